@@ -1,0 +1,286 @@
+"""Data contracts every service shares: ids, priorities, durations, the process map shape.
+
+Only shapes and their own validation live here (a timezone must exist, an interval must be
+"HH:MM-HH:MM" with start < end). Business rules -- route resolution, calendar arithmetic,
+clock semantics -- live in the service that owns them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case id: a-z, 0-9, '-'")]
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#+=-]*$",
+        description="client-given id: letters, digits and ._:/@#+=- (max 200)",
+    ),
+]
+
+
+class Priority(StrEnum):
+    """The closed set of priorities (ITIL: critical, high, medium, low)."""
+
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class ClockName(StrEnum):
+    """The three clocks a handoff can have (SPEC section 3)."""
+
+    DELIVERY = "delivery"
+    RESPONSE = "response"
+    RESOLUTION = "resolution"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""An aware timestamp, normalised to UTC. Naive timestamps are rejected: ambiguous."""
+
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse a business duration: "90m", "4h", "1h30m", "45s" or a number of seconds.
+
+    Days and weeks are refused on purpose: on a business calendar "1d" could mean 24 working
+    hours or one working day, and that ambiguity is how SLA tools end up with wrong deadlines.
+    """
+    if isinstance(text, timedelta):
+        value = text
+    elif isinstance(text, int | float) and not isinstance(text, bool):
+        value = timedelta(seconds=text)
+    elif isinstance(text, str):
+        raw = text.strip().lower().replace(" ", "")
+        match = _DURATION_RE.match(raw)
+        if not raw or match is None or not any(match.groups()):
+            hint = ""
+            if raw[-1:] in {"d", "w"}:
+                hint = (
+                    " (days and weeks are ambiguous on a business calendar: write hours, e.g. '8h')"
+                )
+            raise ValueError(
+                f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}"
+            )
+        h, m, s = (int(g) if g else 0 for g in match.groups())
+        value = timedelta(hours=h, minutes=m, seconds=s)
+    else:
+        raise ValueError(f"invalid duration {text!r}")
+    if value < timedelta(0):
+        raise ValueError("duration must not be negative")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """Render a duration the way parse_duration reads it ("1h30m")."""
+    total = int(value.total_seconds())
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    return out or "0s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class Frozen(BaseModel):
+    """Base of every contract: immutable, unknown fields refused, aliases accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- calendars
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_interval(text: str) -> tuple[time, time | None]:
+    """Parse "08:30-12:00"; an end of "24:00" is returned as None (end of day)."""
+    match = _INTERVAL_RE.match(text.strip())
+    if match is None:
+        raise ValueError(f"invalid working interval {text!r}: expected 'HH:MM-HH:MM'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"invalid working interval {text!r}: time out of range")
+    start = time(h1, m1)
+    end = None if h2 == 24 else time(h2, m2)
+    if end is not None and end <= start:
+        raise ValueError(f"invalid working interval {text!r}: end must be after start")
+    return start, end
+
+
+def _expand_weekdays(key: str) -> list[str]:
+    key = key.strip().lower()
+    if key in WEEKDAYS:
+        return [key]
+    if "-" in key:
+        first, last = key.split("-", 1)
+        if first in WEEKDAYS and last in WEEKDAYS:
+            i, j = WEEKDAYS.index(first), WEEKDAYS.index(last)
+            if i <= j:
+                return list(WEEKDAYS[i : j + 1])
+    raise ValueError(f"invalid weekday {key!r}: use mon..sun or a range like 'mon-fri'")
+
+
+class HolidaysV1(Frozen):
+    """Days off: a country's public holidays (python-holidays) and explicit dates."""
+
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2 code, e.g. BE, DE, US")
+    subdivision: str | None = Field(None, description="state/province code, e.g. BY for Bavaria")
+    dates: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_country(self) -> HolidaysV1:
+        if self.country is None:
+            if self.subdivision is not None:
+                raise ValueError("holidays.subdivision needs holidays.country")
+            return self
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        if self.country not in supported:
+            raise ValueError(f"holidays.country {self.country!r} is not a supported country code")
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(
+                f"holidays.subdivision {self.subdivision!r} is not a subdivision of {self.country}"
+            )
+        return self
+
+
+class CalendarV1(Frozen):
+    """A business calendar: a timezone, working intervals per weekday, holidays; or 24x7."""
+
+    id: Slug
+    timezone: str = "UTC"
+    always_open: bool = Field(False, description="24x7: every instant is business time")
+    hours: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="weekday (mon..sun) or range (mon-fri) -> intervals 'HH:MM-HH:MM'",
+    )
+    holidays: HolidaysV1 = HolidaysV1()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        if value not in available_timezones() and value != "UTC":
+            raise ValueError(f"unknown IANA timezone {value!r}")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        seen: dict[str, str] = {}
+        for key, intervals in value.items():
+            for day in _expand_weekdays(key):
+                if day in seen:
+                    raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
+                seen[day] = key
+            parsed = sorted(parse_interval(i) for i in intervals)
+            for (_, end), (start, _) in itertools.pairwise(parsed):
+                if end is None or start < end:
+                    raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
+        return value
+
+    @model_validator(mode="after")
+    def _some_time(self) -> CalendarV1:
+        if not self.always_open and not any(self.hours.values()):
+            raise ValueError(f"calendar {self.id!r} has no working hours and is not always_open")
+        return self
+
+    def weekly_intervals(self) -> dict[int, list[tuple[time, time | None]]]:
+        """Working intervals per weekday number (0 = Monday), sorted."""
+        out: dict[int, list[tuple[time, time | None]]] = {i: [] for i in range(7)}
+        for key, intervals in self.hours.items():
+            for day in _expand_weekdays(key):
+                out[WEEKDAYS.index(day)] = sorted(parse_interval(i) for i in intervals)
+        return out
+
+
+# --------------------------------------------------------------------------- standards
+
+
+class ClockTargetsV1(Frozen):
+    """Business-time targets of one priority."""
+
+    response: Duration | None = None
+    resolution: Duration | None = None
+
+
+class ServiceStandardV1(Frozen):
+    """The agreed service standard (OLA) of one route, as pinned to a handoff at submission."""
+
+    route_id: Slug
+    version: int = Field(ge=1)
+    calendar: CalendarV1
+    targets: dict[Priority, ClockTargetsV1]
+    delivery: Duration | None = Field(
+        None, description="supplier's target from 'expected' to 'submitted' when no due_at"
+    )
+    warnings: tuple[int, ...] = Field((50, 75), description="warning thresholds, % of target")
+    objective: float = Field(0.95, gt=0, lt=1, description="share on time, e.g. 0.95")
+
+    @field_validator("warnings")
+    @classmethod
+    def _warnings_in_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 < w < 100 for w in value):
+            raise ValueError("warning thresholds are percentages between 1 and 99")
+        return tuple(sorted(set(value)))
+
+    def target(self, priority: Priority, clock: ClockName) -> timedelta | None:
+        """The business-time target of a clock at a priority, None when the route sets none."""
+        if clock is ClockName.DELIVERY:
+            return self.delivery
+        targets = self.targets.get(priority)
+        if targets is None:
+            return None
+        return targets.response if clock is ClockName.RESPONSE else targets.resolution
+
+
+class RouteV1(Frozen):
+    """What routing attached to a handoff: its receiver and the standard that applies."""
+
+    from_process: Slug = Field(alias="from")
+    to_process: Slug = Field(alias="to")
+    kind: Slug
+    standard: ServiceStandardV1
+
+
+def jsonable(model: BaseModel) -> dict[str, Any]:
+    """The JSON form of a contract, by alias (so 'from'/'to', not 'from_process')."""
+    return model.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,399 @@
+"""The event envelope, the versioned payload of every event type, and the registry between them.
+
+One envelope for every message on every topic (CloudEvents-like): id, type, schema version,
+event time, producer, key, correlation (the case) and causation. The payload in `data` is a
+frozen model chosen by (event_type, schema_version). Adding an optional field to a payload is
+compatible; anything else is a new major version registered beside the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
+
+from shared.contracts import (
+    ClockName,
+    Frozen,
+    Identifier,
+    Priority,
+    RouteV1,
+    Slug,
+    UtcDatetime,
+    jsonable,
+)
+
+Text = Annotated[str, Field(max_length=2000)]
+Attribute = str | int | float | bool
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+class HandoffOpeningV1(Frozen):
+    """Fields shared by the two events that open a handoff (expected, submitted)."""
+
+    case_id: Identifier
+    kind: Slug
+    from_process: Slug = Field(alias="from")
+    to_process: Slug | None = Field(None, alias="to")
+    priority: Priority = Priority.P3
+    attributes: dict[Annotated[str, Field(max_length=100)], Attribute] = Field(
+        default_factory=dict, max_length=50
+    )
+    due_at: UtcDatetime | None = None
+
+
+class HandoffExpectedV1(HandoffOpeningV1):
+    """The supplier owes this handoff, by `due_at` (or the route's delivery target)."""
+
+
+class HandoffSubmittedV1(HandoffOpeningV1):
+    """The handoff was delivered to the receiving process: its clocks start."""
+
+
+class _Acted(Frozen):
+    actor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class HandoffAcceptedV1(_Acted):
+    """The receiver took the handoff in charge: the first response."""
+
+
+class HandoffCompletedV1(_Acted):
+    """The receiver finished the work: resolution."""
+
+    note: Text | None = None
+
+
+class HandoffRejectedV1(_Acted):
+    """Returned to the supplier as incomplete or inaccurate: a quality defect, closes a cycle."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class HandoffPausedV1(_Acted):
+    """The receiver waits (e.g. on the supplier): the clocks stop until resumed."""
+
+    reason: Text | None = None
+
+
+class HandoffResumedV1(_Acted):
+    """The wait is over: the clocks run again."""
+
+
+class HandoffReprioritizedV1(_Acted):
+    """A new priority: its targets apply from the original start."""
+
+    priority: Priority
+    reason: Text | None = None
+
+
+class HandoffCancelledV1(_Acted):
+    """The handoff is withdrawn: every clock stops with no outcome."""
+
+    reason: Text | None = None
+
+
+class HandoffRatedV1(_Acted):
+    """The internal customer's satisfaction with the handoff."""
+
+    rating: int = Field(ge=1, le=5)
+    comment: Text | None = None
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class Outcome(StrEnum):
+    MET = "met"
+    MISSED = "missed"
+
+
+class SlaDecisionV1(Frozen):
+    """What every SLA decision says about the clock it concerns."""
+
+    case_id: str
+    kind: str
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
+    priority: Priority
+    clock: ClockName
+    cycle: int = Field(ge=1)
+    route_id: str
+    standard_version: int
+    target_seconds: float
+    deadline: UtcDatetime | None
+    revision: int = Field(0, ge=0, description="0 first; +1 per correction of this clock")
+    decided_at: UtcDatetime
+
+
+class SlaWarningV1(SlaDecisionV1):
+    """A warning threshold of the target was crossed while the clock ran."""
+
+    threshold: int
+
+
+class SlaMetV1(SlaDecisionV1):
+    """The milestone was reached in time."""
+
+    reached_at: UtcDatetime
+    elapsed_business_seconds: float
+    elapsed_wall_seconds: float
+
+
+class SlaMissedV1(SlaDecisionV1):
+    """The deadline passed without the milestone: emitted at that moment."""
+
+
+class SlaRetractedV1(SlaDecisionV1):
+    """An outcome emitted earlier no longer holds (a late event changed the facts)."""
+
+    retracted: Outcome
+    reason: str
+
+
+class SlaStoppedV1(SlaDecisionV1):
+    """The clock stopped at its milestone (in time or late): the durations to observe."""
+
+    reached_at: UtcDatetime
+    elapsed_business_seconds: float
+    elapsed_wall_seconds: float
+    late: bool
+
+
+# --------------------------------------------------------------------------- status table
+
+
+class ClockStage(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+
+
+class HandoffState(StrEnum):
+    EXPECTED = "expected"
+    OPEN = "open"
+    RETURNED = "returned"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ClockStatusV1(Frozen):
+    """One clock of one cycle as of `HandoffStatusV1.as_of`."""
+
+    clock: ClockName
+    cycle: int
+    stage: ClockStage
+    outcome: Outcome | None
+    started_at: UtcDatetime
+    deadline: UtcDatetime | None
+    stopped_at: UtcDatetime | None
+    target_seconds: float
+
+
+class HandoffStatusV1(Frozen):
+    """The SLA status of a handoff: the compacted table other services materialise."""
+
+    case_id: str
+    kind: str
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
+    priority: Priority
+    state: HandoffState
+    route_id: str
+    standard_version: int
+    clocks: tuple[ClockStatusV1, ...]
+    as_of: UtcDatetime
+
+
+# --------------------------------------------------------------------------- registry
+
+PAYLOADS: dict[tuple[str, int], type[Frozen]] = {
+    ("handoff.expected", 1): HandoffExpectedV1,
+    ("handoff.submitted", 1): HandoffSubmittedV1,
+    ("handoff.accepted", 1): HandoffAcceptedV1,
+    ("handoff.completed", 1): HandoffCompletedV1,
+    ("handoff.rejected", 1): HandoffRejectedV1,
+    ("handoff.paused", 1): HandoffPausedV1,
+    ("handoff.resumed", 1): HandoffResumedV1,
+    ("handoff.reprioritized", 1): HandoffReprioritizedV1,
+    ("handoff.cancelled", 1): HandoffCancelledV1,
+    ("handoff.rated", 1): HandoffRatedV1,
+    ("sla.warning", 1): SlaWarningV1,
+    ("sla.met", 1): SlaMetV1,
+    ("sla.missed", 1): SlaMissedV1,
+    ("sla.retracted", 1): SlaRetractedV1,
+    ("sla.stopped", 1): SlaStoppedV1,
+    ("sla.status", 1): HandoffStatusV1,
+}
+TYPE_OF: dict[type[Frozen], tuple[str, int]] = {model: key for key, model in PAYLOADS.items()}
+
+LIFECYCLE_TYPES: tuple[str, ...] = tuple(t for t, _ in PAYLOADS if t.startswith("handoff."))
+"""Every lifecycle event type, in SPEC order."""
+
+LifecycleName = Literal[
+    "expected",
+    "submitted",
+    "accepted",
+    "completed",
+    "rejected",
+    "paused",
+    "resumed",
+    "reprioritized",
+    "cancelled",
+    "rated",
+]
+
+
+class UnknownEventType(ValueError):
+    """The (event_type, schema_version) pair is not in the registry."""
+
+
+def payload_model(event_type: str, schema_version: int = 1) -> type[Frozen]:
+    """The payload model registered for an event type and major version."""
+    try:
+        return PAYLOADS[(event_type, schema_version)]
+    except KeyError:
+        known = ", ".join(sorted({t for t, _ in PAYLOADS}))
+        raise UnknownEventType(
+            f"unknown event_type {event_type!r} (schema_version {schema_version}); known: {known}"
+        ) from None
+
+
+class Envelope(Frozen):
+    """The one envelope of every message. `data` is checked against the registered payload."""
+
+    event_id: Identifier
+    event_type: str
+    schema_version: int = Field(1, ge=1)
+    occurred_at: UtcDatetime
+    recorded_at: UtcDatetime
+    producer: str
+    key: Identifier = Field(description="the entity whose order matters: the handoff id")
+    correlation_id: str | None = Field(None, description="the case id")
+    causation_id: str | None = None
+    route: RouteV1 | None = Field(None, description="set by routing on events that open a handoff")
+    data: dict[str, Any]
+
+    _payload: Frozen | None = PrivateAttr(None)
+
+    @field_validator("event_type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if not any(t == value for t, _ in PAYLOADS):
+            payload_model(value)  # raises with the list of known types
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        model = payload_model(self.event_type, self.schema_version)
+        try:
+            self._payload = model.model_validate(self.data)
+        except ValidationError as exc:
+            # Re-root the payload's errors under "data" so a 4xx names the full field path.
+            raise ValidationError.from_exception_data(
+                exc.title,
+                [
+                    {
+                        "type": e["type"],
+                        "loc": ("data", *e["loc"]),
+                        "input": e["input"],
+                        "ctx": e.get("ctx", {}),
+                    }  # type: ignore[misc]
+                    for e in exc.errors()
+                ],
+            ) from None
+
+    @property
+    def payload(self) -> Frozen:
+        """The typed payload (validated when the envelope was built)."""
+        assert self._payload is not None
+        return self._payload
+
+    def with_route(self, route: RouteV1, producer: str) -> Envelope:
+        """This event enriched by routing (same id, so downstream de-duplication still holds)."""
+        return self.model_copy(update={"route": route, "producer": producer})
+
+    def to_bytes(self) -> bytes:
+        """The JSON encoding written to Kafka."""
+        return json.dumps(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        """Decode a Kafka value; raises ValidationError (bad shape) or UnknownEventType."""
+        return cls.model_validate_json(raw)
+
+
+def make_envelope(
+    payload: Frozen,
+    *,
+    key: str,
+    producer: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    event_id: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    route: RouteV1 | None = None,
+) -> Envelope:
+    """Wrap a payload in an envelope; the event id defaults to a fresh UUID."""
+    event_type, version = TYPE_OF[type(payload)]
+    return Envelope(
+        event_id=event_id or str(uuid.uuid4()),
+        event_type=event_type,
+        schema_version=version,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        producer=producer,
+        key=key,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        route=route,
+        data=jsonable(payload),
+    )
+
+
+def lifecycle_name(event_type: str) -> str:
+    """'handoff.submitted' -> 'submitted'."""
+    return event_type.removeprefix("handoff.")
+
+
+__all__ = [
+    "LIFECYCLE_TYPES",
+    "PAYLOADS",
+    "ClockStage",
+    "ClockStatusV1",
+    "Envelope",
+    "HandoffAcceptedV1",
+    "HandoffCancelledV1",
+    "HandoffCompletedV1",
+    "HandoffExpectedV1",
+    "HandoffOpeningV1",
+    "HandoffPausedV1",
+    "HandoffRatedV1",
+    "HandoffRejectedV1",
+    "HandoffReprioritizedV1",
+    "HandoffResumedV1",
+    "HandoffState",
+    "HandoffStatusV1",
+    "HandoffSubmittedV1",
+    "Outcome",
+    "SlaDecisionV1",
+    "SlaMetV1",
+    "SlaMissedV1",
+    "SlaRetractedV1",
+    "SlaStoppedV1",
+    "SlaWarningV1",
+    "UnknownEventType",
+    "ValidationError",
+    "lifecycle_name",
+    "make_envelope",
+    "payload_model",
+]

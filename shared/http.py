@@ -1,0 +1,204 @@
+"""What every service's HTTP side shares: one error shape, health routes, `/metrics`.
+
+Errors are RFC 9457 problem details (`application/problem+json`) with an `errors` list naming
+each bad field and why, so upstream systems can fix a request without reading our code.
+Domain errors are typed exceptions (`ProblemError` subclasses) mapped here, never
+HTTPException raised from a domain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import generate_latest as generate_text
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in (
+        (400, "Malformed request"),
+        (401, "Missing or wrong API key"),
+        (403, "The API key may not post for this process"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (422, "Invalid field values"),
+        (503, "Kafka unreachable: retry after the Retry-After delay"),
+    )
+}
+
+
+class ProblemError(Exception):
+    """A typed error with an HTTP status: raise subclasses from domain or api code."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+
+class NotFound(ProblemError):
+    status = 404
+    title = "Not found"
+
+
+class Unavailable(ProblemError):
+    status = 503
+    title = "Service unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    errors: Iterable[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    body = Problem(title=title, status=status, detail=detail, errors=list(errors))
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """('body', 'events', 0, 'data', 'kind') -> 'events[0].data.kind'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def validation_errors(errors: Iterable[Any]) -> list[FieldError]:
+    """Pydantic/FastAPI error dicts as field errors."""
+    out = []
+    for err in errors:
+        reason = str(err.get("msg", "invalid"))
+        reason = reason.removeprefix("Value error, ")
+        out.append(FieldError(field=field_path(err.get("loc", ())), reason=reason))
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to the problem shape; an unexpected exception is a logged 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            detail = "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors)
+            return problem_response(400, "Malformed JSON", f"the body is not valid JSON: {detail}")
+        return problem_response(
+            422, "Invalid request", "some fields are invalid", validation_errors(errors)
+        )
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", "an unexpected error was logged")
+
+
+def health_router(checks: Callable[[], dict[str, bool]]) -> APIRouter:
+    """`/health/live` (the process answers) and `/health/ready` (every check passes)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @router.get("/health/ready", responses={503: {"description": "not ready"}})
+    async def ready() -> JSONResponse:
+        results = checks()
+        ok = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    return router
+
+
+def metrics_router(registry: CollectorRegistry) -> APIRouter:
+    """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks."""
+    router = APIRouter(tags=["metrics"])
+
+    @router.get("/metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        if "application/openmetrics-text" in request.headers.get("accept", ""):
+            return Response(generate_openmetrics(registry), media_type=OPENMETRICS_TYPE)
+        return Response(generate_text(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def configure_observability(level: str) -> None:
+    """Process-wide logging format and the `_created` series switched off."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
+    )
+    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    disable_created_metrics()
+
+
+def install_common(
+    app: FastAPI, registry: CollectorRegistry, checks: Callable[[], dict[str, bool]]
+) -> None:
+    """Error handlers, health and metrics routes: the same on every service."""
+    install_error_handlers(app)
+    app.include_router(health_router(checks))
+    app.include_router(metrics_router(registry))

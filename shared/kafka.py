@@ -1,0 +1,530 @@
+"""Kafka plumbing, written once: topic creation, the idempotent publisher, the consumer loop.
+
+Delivery semantics:
+- `Publisher`: idempotent producer, acks=all, every message keyed (the handoff id), so one
+  partition keeps a handoff's order. `publish` returns only after the broker acknowledged.
+- `ConsumerLoop`: at-least-once. decode -> de-duplicate by event_id -> handle -> publish the
+  handler's output and wait for its acks -> commit `{tp: offset + 1}` for that partition.
+  Never auto-commit; a poison record is committed only after its dead-letter copy (original
+  bytes + failure headers) is acknowledged; a cancelled batch is never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
+from aiokafka.helpers import create_ssl_context
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import ValidationError
+
+from shared.events import Envelope, UnknownEventType
+from shared.settings import KafkaSettings
+from shared.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(RuntimeError):
+    """The broker could not be reached or did not acknowledge in time."""
+
+
+class Rejected(Exception):
+    """A handler's verdict that an event can never be processed: it goes to the DLQ."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection options for aiokafka clients, security (SSL/SASL) included."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": kafka.request_timeout_ms,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
+        )
+        opts["ssl_context"] = context
+    if kafka.security_protocol.startswith("SASL"):
+        opts["sasl_mechanism"] = kafka.sasl_mechanism or "PLAIN"
+        opts["sasl_plain_username"] = kafka.sasl_username
+        opts["sasl_plain_password"] = (
+            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        )
+    return opts
+
+
+async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> None:
+    """Create every topic of the registry that does not exist yet (idempotent)."""
+    wanted = list(specs if specs is not None else kafka.topics.specs())
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(s.name, s.partitions, 1, topic_configs=s.configs)
+            for s in wanted
+            if s.name not in existing
+        ]
+        if new:
+            # Created concurrently by another service: fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+            log.info("created topics %s", [t.name for t in new])
+    finally:
+        await admin.close()
+
+
+def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """Mirror id, type and version into Kafka headers (CloudEvents Kafka binding names)."""
+    return [
+        ("ce_id", envelope.event_id.encode()),
+        ("ce_type", envelope.event_type.encode()),
+        ("ce_source", envelope.producer.encode()),
+        ("ce_specversion", b"1.0"),
+        ("baton_schema_version", str(envelope.schema_version).encode()),
+        ("content-type", b"application/json"),
+    ]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message a handler wants published: the envelope goes to `topic`, keyed by its key."""
+
+    topic: str
+    envelope: Envelope
+    partition: int | None = None
+
+
+class Publisher:
+    """The idempotent producer (acks=all). It keeps trying to connect in the background, so a
+    service starts even while the broker is down and answers 503 until it is up."""
+
+    def __init__(self, kafka: KafkaSettings, client_id: str, **producer_options: Any) -> None:
+        self._kafka = kafka
+        self._client_id = client_id
+        self._options = {"linger_ms": 2, **producer_options}
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        """True once connected to the cluster."""
+        return self._started.is_set()
+
+    async def start(self, wait: bool = False) -> None:
+        """Begin connecting; with `wait`, return only once connected."""
+        if self._connector is None:
+            self._connector = asyncio.create_task(self._connect(), name=f"{self._client_id}-pub")
+        if wait:
+            await self._started.wait()
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            producer = AIOKafkaProducer(
+                client_id=self._client_id,
+                enable_idempotence=True,
+                acks="all",
+                **client_options(self._kafka),
+                **self._options,
+            )
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            self._started.set()
+            return
+
+    async def stop(self) -> None:
+        """Flush what is buffered and close."""
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def _require(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise KafkaUnavailable("not connected to Kafka yet")
+        return self._producer
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record; returns the future of its acknowledgement."""
+        producer = self._require()
+        try:
+            fut: asyncio.Future[Any] = await producer.send(
+                topic, value, key=key, headers=headers, partition=partition
+            )
+        except (KafkaError, IllegalStateError) as exc:
+            raise KafkaUnavailable(str(exc) or type(exc).__name__) from exc
+        return fut
+
+    async def publish_many(self, messages: Sequence[Outbound]) -> None:
+        """Send every message without waiting in between, then wait for all acknowledgements."""
+        futures = [
+            await self.send(
+                m.topic,
+                m.envelope.to_bytes(),
+                key=m.envelope.key.encode(),
+                headers=headers_of(m.envelope),
+                partition=m.partition,
+            )
+            for m in messages
+        ]
+        await wait_acks(futures)
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        """Publish one envelope and wait for the broker's acknowledgement."""
+        await self.publish_many([Outbound(topic, envelope)])
+
+
+async def wait_acks(futures: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for every acknowledgement; any failure becomes KafkaUnavailable."""
+    if not futures:
+        return
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise KafkaUnavailable(str(result) or type(result).__name__) from result
+
+
+# --------------------------------------------------------------------------- consuming
+
+
+class DecodeError(Exception):
+    """A record that is not a valid envelope: poison, it goes to the DLQ."""
+
+
+def decode(record: ConsumerRecord[bytes, bytes]) -> Envelope:
+    """Decode a record's value into an envelope, or raise DecodeError naming the problem."""
+    if record.value is None:
+        raise DecodeError("empty value")
+    try:
+        return Envelope.from_bytes(record.value)
+    except (ValidationError, UnknownEventType, ValueError) as exc:
+        raise DecodeError(str(exc)[:500]) from exc
+
+
+def failure_headers(
+    record: ConsumerRecord[bytes, bytes], group: str, code: str, reason: str
+) -> list[tuple[str, bytes]]:
+    """What a dead letter carries besides the original bytes and headers."""
+    return [
+        *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")],
+        ("dlq.code", code.encode()),
+        ("dlq.reason", reason[:1000].encode()),
+        ("dlq.topic", record.topic.encode()),
+        ("dlq.partition", str(record.partition).encode()),
+        ("dlq.offset", str(record.offset).encode()),
+        ("dlq.consumer_group", group.encode()),
+        ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+    ]
+
+
+class EventIdWindow:
+    """The event ids seen most recently (bounded): de-duplicates redeliveries and retries."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        """Remember an id, forgetting the oldest beyond the bound."""
+        self._ids[event_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+Handler = Callable[[Envelope], Awaitable[Sequence[Outbound]]]
+
+
+class ProcessedCounter:
+    """`handoff_events_processed_total{topic, event_type, result}` for one service."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.counter = Counter(
+            "handoff_events_processed",
+            "Events consumed, by outcome: ok, duplicate, invalid (dead-lettered), error.",
+            ["topic", "event_type", "result"],
+            registry=registry,
+        )
+
+    def inc(self, topic: str, event_type: str, result: str) -> None:
+        """Count one processed event."""
+        self.counter.labels(topic, event_type, result).inc()
+
+
+class ConsumerLoop:
+    """decode -> de-duplicate -> handle -> publish outputs -> commit, per partition."""
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        publisher: Publisher,
+        dlq_topic: Callable[[str], str],
+        processed: ProcessedCounter,
+        known_event_types: frozenset[str],
+        dedup_window: int = 200_000,
+        max_attempts: int = 3,
+        max_records: int = 500,
+    ) -> None:
+        self._kafka = kafka
+        self._topics = list(topics)
+        self._group = group_id
+        self._handler = handler
+        self._publisher = publisher
+        self._dlq_topic = dlq_topic
+        self._processed = processed
+        self._known_types = known_event_types
+        self._seen = EventIdWindow(dedup_window)
+        self._max_attempts = max_attempts
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._batch_lock = asyncio.Lock()
+        self._positions: dict[TopicPartition, int] = {}
+        self.joined = asyncio.Event()
+
+    def lag(self) -> Iterable[tuple[TopicPartition, int]]:
+        """Records between what this loop committed and each assigned partition's end."""
+        if self._consumer is None:
+            return
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            position = self._positions.get(tp)
+            if high is not None and position is not None:
+                yield tp, max(high - position, 0)
+
+    async def start(self) -> None:
+        """Start consuming in a background task (connects with retries)."""
+        self._task = asyncio.create_task(self._run(), name=f"{self._group}-consumer")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (which commits), then close the consumer."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                async with asyncio.timeout(10):
+                    async with self._batch_lock:
+                        self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            except TimeoutError:
+                self._task.cancel()
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        delay = 0.2
+        while True:
+            consumer = AIOKafkaConsumer(
+                group_id=self._group,
+                client_id=self._group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                max_poll_records=self._max_records,
+                **client_options(self._kafka),
+            )
+            consumer.subscribe(self._topics, listener=_Listener(self))
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                log.warning("consumer %s: kafka not reachable (%s)", self._group, exc)
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            return consumer
+
+    async def _run(self) -> None:
+        self._consumer = await self._connect()
+        await self._publisher.start(wait=True)
+        while not self._stopping:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batches:
+                continue
+            async with self._batch_lock:
+                for tp, records in batches.items():
+                    await self._process_partition(tp, records)
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        outbound: list[Outbound] = []
+        accepted: list[tuple[str, str]] = []
+        for record in records:
+            out = await self._process_record(record)
+            if out is not None:
+                outbound.extend(out[0])
+                accepted.append(out[1])
+        # Publish the partition's outputs and wait for the acks *before* committing: a crash in
+        # between replays the batch (at-least-once) instead of losing its outputs.
+        delay = 0.2
+        while True:
+            try:
+                await self._publisher.publish_many(outbound)
+                break
+            except KafkaUnavailable as exc:
+                log.warning("publish failed (%s); retrying the batch's outputs", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for event_id, event_type in accepted:
+            self._seen.add(event_id)
+            self._processed.inc(tp.topic, event_type, "ok")
+        await self._commit(tp, records[-1].offset + 1)
+        self._positions[tp] = records[-1].offset + 1
+
+    async def _process_record(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
+        try:
+            envelope = decode(record)
+        except DecodeError as exc:
+            await self._dead_letter(record, "invalid", str(exc))
+            return None
+        event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
+        if envelope.event_id in self._seen:
+            self._processed.inc(record.topic, event_type, "duplicate")
+            return None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                out = await self._handler(envelope)
+                return out, (envelope.event_id, event_type)
+            except Rejected as exc:
+                await self._dead_letter(record, exc.code, exc.reason, event_type)
+                return None
+            except Exception as exc:  # a handler bug or a transient failure: retry, then DLQ
+                log.exception("handler failed on %s (attempt %d)", envelope.event_id, attempt)
+                if attempt == self._max_attempts:
+                    await self._dead_letter(record, "error", repr(exc), event_type, "error")
+                    return None
+                await asyncio.sleep(0.1 * attempt)
+        return None
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        code: str,
+        reason: str,
+        event_type: str = "unknown",
+        result: str = "invalid",
+    ) -> None:
+        log.warning(
+            "dead-lettering %s@%d/%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        delay = 0.2
+        while True:
+            try:
+                fut = await self._publisher.send(
+                    self._dlq_topic(record.topic),
+                    record.value or b"",
+                    key=record.key or b"",
+                    headers=failure_headers(record, self._group, code, reason),
+                )
+                await wait_acks([fut])
+                break
+            except KafkaUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._processed.inc(record.topic, event_type, result)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError, KafkaConnectionError) as exc:
+            # The partition moved to another member mid-batch: it will replay from the last
+            # commit there, and the de-duplication downstream absorbs the repeat.
+            log.warning("commit of %s failed (%s); the new owner replays", tp, exc)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commit-on-revoke: a rebalance waits for the batch in hand to be committed."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._loop._batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._loop.joined.set()
+
+
+class LagCollector(Collector):
+    """`handoff_consumer_lag_records{group, topic, partition}`, read at scrape time."""
+
+    def __init__(
+        self, group: str, sources: Callable[[], Iterable[tuple[TopicPartition, int]]]
+    ) -> None:
+        self._group = group
+        self._sources = sources
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "handoff_consumer_lag_records",
+            "Records between the consumer's committed position and the partition's end.",
+            labels=["group", "topic", "partition"],
+        )
+        for tp, lag in self._sources():
+            family.add_metric([self._group, tp.topic, str(tp.partition)], lag)
+        yield family
+
+
+def monotonic_ms() -> float:
+    """Milliseconds on the monotonic clock (for latency measurements only)."""
+    return time.monotonic() * 1000

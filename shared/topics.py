@@ -1,0 +1,76 @@
+"""The one registry of Kafka topics: names, partitions, configs. Nobody types topic strings.
+
+Names follow `<domain>.<entity>.v<N>`; dead letters are `<topic>.dlq`. A prefix (from
+settings) namespaces a whole deployment, which is how each integration test gets fresh topics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Stream(StrEnum):
+    """Every stream Baton writes, by its logical name."""
+
+    RAW = "handoff.events.v1"
+    """Lifecycle events as upstream systems posted them (intake -> routing); key handoff id."""
+    ROUTED = "handoff.routed.v1"
+    """Lifecycle events with receiver and service standard attached (routing -> sla, metrics)."""
+    DECISIONS = "sla.decisions.v1"
+    """SLA decisions: warning, met, missed, retracted, stopped (sla -> metrics, routing)."""
+    STATUS = "sla.status.v1"
+    """Compacted table: the SLA status of every handoff (sla -> metrics); tombstone = forgotten."""
+    SLA_STATE = "sla.state.v1"
+    """Compacted changelog of the sla service's own state; co-partitioned with ROUTED."""
+    PROCESS_MAP = "routing.processmap.v1"
+    """Compacted: the process map routing applies, one record per published version."""
+
+
+COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP}
+SINGLE_PARTITION = {Stream.PROCESS_MAP}
+DLQ_SOURCES = (Stream.RAW, Stream.ROUTED, Stream.DECISIONS)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Concrete topic names for one deployment (prefix) and partition count."""
+
+    prefix: str = ""
+    partitions: int = 6
+
+    def name(self, stream: Stream) -> str:
+        """The topic name of a stream."""
+        return f"{self.prefix}{stream.value}"
+
+    def dlq(self, stream: Stream) -> str:
+        """The dead-letter topic of a stream."""
+        return f"{self.name(stream)}.dlq"
+
+    def specs(self) -> list[TopicSpec]:
+        """Every topic with its partitions and configs, as `ensure_topics` creates them."""
+        out: list[TopicSpec] = []
+        for stream in Stream:
+            configs: dict[str, str] = {}
+            if stream in COMPACTED:
+                # Small segments and a low dirty ratio let the cleaner actually compact state
+                # topics on a small box; min.compaction.lag keeps fresh updates readable.
+                configs = {
+                    "cleanup.policy": "compact",
+                    "segment.ms": "600000",
+                    "min.cleanable.dirty.ratio": "0.1",
+                    "delete.retention.ms": "86400000",
+                }
+            parts = 1 if stream in SINGLE_PARTITION else self.partitions
+            out.append(TopicSpec(self.name(stream), parts, configs))
+        out.extend(
+            TopicSpec(self.dlq(s), 1, {"retention.ms": str(30 * 86400_000)}) for s in DLQ_SOURCES
+        )
+        return out
