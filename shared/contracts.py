@@ -284,3 +284,50 @@ class RouteV1(Frozen):
 def jsonable(model: BaseModel) -> dict[str, Any]:
     """The JSON form of a contract, by alias (so 'from'/'to', not 'from_process')."""
     return model.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------- the process map
+
+
+class ContactV1(Frozen):
+    """Someone to tell: an owner or an escalation contact."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=200)
+    chat: str | None = Field(None, max_length=200, description="e.g. a Slack/Teams channel")
+
+
+class ProcessV1(Frozen):
+    """A team, department or process step."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    calendar: Slug
+    owner: ContactV1 | None = None
+    escalation: tuple[ContactV1, ...] = ()
+
+
+class RouteSpecV1(Frozen):
+    """A route: handoffs of `kind` from `from` go to `to`, under `standard`.
+
+    `when` narrows the route to handoffs whose attributes equal the given values.
+    """
+
+    id: Slug
+    from_process: Slug = Field(alias="from")
+    kind: Slug
+    to_process: Slug = Field(alias="to")
+    when: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    standard: ServiceStandardV1
+
+
+class ProcessMapV1(Frozen):
+    """The resolved process map as routing publishes it (standards versioned, calendars
+    embedded): the catalog other services read from `routing.processmap.v1`."""
+
+    version: int = Field(ge=1, description="+1 each time the published map changes")
+    published_at: UtcDatetime
+    source: str = Field("", description="where routing loaded it from (file path)")
+    calendars: tuple[CalendarV1, ...]
+    processes: tuple[ProcessV1, ...]
+    routes: tuple[RouteSpecV1, ...]

@@ -114,18 +114,29 @@ class Outcome(StrEnum):
     MISSED = "missed"
 
 
-class SlaDecisionV1(Frozen):
-    """What every SLA decision says about the clock it concerns."""
+class _HandoffFacts(Frozen):
+    """Who handed what to whom, under which standard: the labels of every decision."""
 
     case_id: str
     kind: str
     from_process: str = Field(alias="from")
     to_process: str = Field(alias="to")
     priority: Priority
-    clock: ClockName
-    cycle: int = Field(ge=1)
+    cycle: int = Field(ge=1, description="1 for the first delivery, +1 per resubmission")
     route_id: str
     standard_version: int
+
+
+class SlaOpenedV1(_HandoffFacts):
+    """A delivery reached the receiver and its clocks started (a resubmission opens again)."""
+
+    opened_at: UtcDatetime
+
+
+class SlaDecisionV1(_HandoffFacts):
+    """What every SLA decision says about the clock it concerns."""
+
+    clock: ClockName
     target_seconds: float
     deadline: UtcDatetime | None
     revision: int = Field(0, ge=0, description="0 first; +1 per correction of this clock")
@@ -225,6 +236,7 @@ PAYLOADS: dict[tuple[str, int], type[Frozen]] = {
     ("handoff.reprioritized", 1): HandoffReprioritizedV1,
     ("handoff.cancelled", 1): HandoffCancelledV1,
     ("handoff.rated", 1): HandoffRatedV1,
+    ("sla.opened", 1): SlaOpenedV1,
     ("sla.warning", 1): SlaWarningV1,
     ("sla.met", 1): SlaMetV1,
     ("sla.missed", 1): SlaMissedV1,
@@ -388,6 +400,7 @@ __all__ = [
     "SlaDecisionV1",
     "SlaMetV1",
     "SlaMissedV1",
+    "SlaOpenedV1",
     "SlaRetractedV1",
     "SlaStoppedV1",
     "SlaWarningV1",

@@ -316,6 +316,7 @@ class ConsumerLoop:
         dedup_window: int = 200_000,
         max_attempts: int = 3,
         max_records: int = 500,
+        after_commit: Callable[[TopicPartition], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -328,6 +329,7 @@ class ConsumerLoop:
         self._seen = EventIdWindow(dedup_window)
         self._max_attempts = max_attempts
         self._max_records = max_records
+        self._after_commit = after_commit
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -489,6 +491,9 @@ class ConsumerLoop:
             # The partition moved to another member mid-batch: it will replay from the last
             # commit there, and the de-duplication downstream absorbs the repeat.
             log.warning("commit of %s failed (%s); the new owner replays", tp, exc)
+            return
+        if self._after_commit is not None:
+            self._after_commit(tp)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -503,6 +508,88 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
+
+
+TableCallback = Callable[[bytes, bytes | None], None]
+
+
+class TableReader:
+    """Materialises compacted topics: reads every partition from the beginning, then follows.
+
+    Delivery semantics: no consumer group and no commits -- a restart reads the table again
+    from the start (read_committed), so the view is rebuilt from Kafka, never drifts, and
+    counts nothing twice. `callback(key, value)` gets None for a tombstone. `caught_up` is set
+    once the end offsets seen at start-up have been read.
+    """
+
+    def __init__(self, kafka: KafkaSettings, topics: Sequence[str], callback: TableCallback):
+        self._kafka = kafka
+        self._topics = list(topics)
+        self._callback = callback
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start reading in the background."""
+        self._task = asyncio.create_task(self._run(), name="table-reader")
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            consumer = AIOKafkaConsumer(
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="earliest",
+                **client_options(self._kafka),
+            )
+            try:
+                await consumer.start()
+                partitions = [
+                    TopicPartition(t, p)
+                    for t in self._topics
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
+                if len({tp.topic for tp in partitions}) < len(self._topics):
+                    raise KafkaConnectionError("table topics not found yet")
+                break
+            except KafkaError as exc:
+                log.warning("table reader: kafka not ready (%s)", exc)
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._consumer = consumer
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp, end in ends.items() if end > 0}
+        if not pending:
+            self.caught_up.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    self._callback(record.key or b"", record.value)
+                if tp in pending and records[-1].offset + 1 >= ends[tp]:
+                    pending.discard(tp)
+            if pending and not batches:
+                # Transaction markers at the end can keep the last offset out of reach.
+                for tp in list(pending):
+                    if await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            if not pending and not self.caught_up.is_set():
+                self.caught_up.set()
 
 
 class LagCollector(Collector):
