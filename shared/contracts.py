@@ -7,6 +7,7 @@ clock semantics -- live in the service that owns them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -154,6 +155,14 @@ def _expand_weekdays(key: str) -> list[str]:
     raise ValueError(f"invalid weekday {key!r}: use mon..sun or a range like 'mon-fri'")
 
 
+@functools.cache
+def _supported_countries() -> dict[str, list[str]]:
+    import holidays
+
+    supported: dict[str, list[str]] = holidays.list_supported_countries()
+    return supported
+
+
 class HolidaysV1(Frozen):
     """Days off: a country's public holidays (python-holidays) and explicit dates."""
 
@@ -167,9 +176,7 @@ class HolidaysV1(Frozen):
             if self.subdivision is not None:
                 raise ValueError("holidays.subdivision needs holidays.country")
             return self
-        import holidays
-
-        supported = holidays.list_supported_countries()
+        supported = _supported_countries()
         if self.country not in supported:
             raise ValueError(f"holidays.country {self.country!r} is not a supported country code")
         if self.subdivision is not None and self.subdivision not in supported[self.country]:

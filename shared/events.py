@@ -372,6 +372,14 @@ def make_envelope(
     )
 
 
+_ID_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")
+
+
+def derived_id(*parts: str) -> str:
+    """A deterministic UUID from its parts: a retry or a replay yields the same event id."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)))
+
+
 def lifecycle_name(event_type: str) -> str:
     """'handoff.submitted' -> 'submitted'."""
     return event_type.removeprefix("handoff.")
@@ -406,6 +414,7 @@ __all__ = [
     "SlaWarningV1",
     "UnknownEventType",
     "ValidationError",
+    "derived_id",
     "lifecycle_name",
     "make_envelope",
     "payload_model",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,10 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.contracts import Identifier, UtcDatetime
-from shared.events import Envelope, HandoffOpeningV1, LifecycleName
+from shared.events import Envelope, HandoffOpeningV1, LifecycleName, derived_id
 
 PRODUCER = "intake"
-_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")
 
 
 class InvalidEvents(Exception):
@@ -69,11 +67,6 @@ class EventIn(BaseModel):
     occurred_at: UtcDatetime | None = Field(None, description="event time; default: received")
     case_id: Identifier | None = Field(None, description="the case, when the event knows it")
     data: dict[str, Any] = Field(default_factory=dict)
-
-
-def derived_id(*parts: str) -> str:
-    """A deterministic UUID from its parts: the same retried request yields the same ids."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
 
 
 def fingerprint(body: Any) -> str:

@@ -1,0 +1,167 @@
+"""The handoffs of one partition, their standards, and one timer for the next wake-up.
+
+Pure: the caller passes `now` and publishes what comes back. Time-driven decisions come from
+one heap of (wake-up, handoff id) -- the earliest instant at which time alone changes
+something (a warning threshold, a deadline, the end of a closed handoff's retention) --
+never from a scan. Stale heap entries are skipped lazily and compacted now and then.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from shared.contracts import ServiceStandardV1
+from sla.domain.calendar import BusinessCalendar, calendar_for
+from sla.domain.clocks import Evaluation, evaluate
+from sla.domain.facts import Fact
+from sla.domain.handoff import Decision, Handoff, Head
+
+
+def standard_key(standard: ServiceStandardV1) -> str:
+    """How a pinned standard is referred to: route id and version."""
+    return f"{standard.route_id}@{standard.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A lifecycle event as the clocks need it."""
+
+    handoff_id: str
+    fact: Fact
+    head: Head | None = None
+    standard: ServiceStandardV1 | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """What one event or one wake-up did to a handoff."""
+
+    handoff: Handoff
+    evaluation: Evaluation | None
+    decisions: list[Decision]
+    forgotten: bool = False
+
+
+class Book:
+    """The handoffs of one partition."""
+
+    def __init__(self, retention_us: int, orphan_retention_us: int) -> None:
+        self.handoffs: dict[str, Handoff] = {}
+        self.standards: dict[str, ServiceStandardV1] = {}
+        self._calendars: dict[str, BusinessCalendar] = {}
+        self._heap: list[tuple[int, str]] = []
+        self._retention = retention_us
+        self._orphan_retention = orphan_retention_us
+
+    def __len__(self) -> int:
+        return len(self.handoffs)
+
+    def __iter__(self) -> Iterator[Handoff]:
+        return iter(self.handoffs.values())
+
+    def learn(self, standard: ServiceStandardV1) -> bool:
+        """Keep a standard (True if it is new to this partition)."""
+        key = standard_key(standard)
+        if key in self.standards:
+            return False
+        self.standards[key] = standard
+        self._calendars[key] = calendar_for(standard.calendar)
+        return True
+
+    def apply(self, incoming: Incoming, now: int) -> Step | None:
+        """Record an event and re-evaluate its handoff; None for a duplicate."""
+        handoff = self.handoffs.get(incoming.handoff_id)
+        if handoff is None:
+            handoff = self.handoffs[incoming.handoff_id] = Handoff(incoming.handoff_id)
+        if incoming.standard is not None:
+            self.learn(incoming.standard)
+        if not handoff.add(incoming.fact, incoming.head):
+            return None
+        return self.step(handoff, now)
+
+    def evaluate(self, handoff: Handoff, now: int) -> Evaluation | None:
+        """The handoff's clocks as of `now` (None until its opening event has arrived)."""
+        head = handoff.head
+        if head is None:
+            return None
+        return evaluate(
+            handoff.facts,
+            priority=head.priority,
+            standard=self.standards[head.standard_key],
+            calendar=self._calendars[head.standard_key],
+            due=head.due,
+            now=now,
+        )
+
+    def step(self, handoff: Handoff, now: int) -> Step:
+        """Re-evaluate a handoff, reconcile its decisions and set its next wake-up."""
+        evaluation = self.evaluate(handoff, now)
+        if evaluation is None:
+            # Events before their handoff's opening event: keep them for a while.
+            if handoff.wake is None:
+                self._arm(handoff, now + self._orphan_retention)
+            return Step(handoff, None, [])
+        decisions = handoff.reconcile(evaluation)
+        wake = handoff.next_wake(evaluation)
+        if evaluation.closed_at is not None:
+            forget_at = evaluation.closed_at + self._retention
+            wake = forget_at if wake is None else min(wake, forget_at)
+        self._arm(handoff, wake)
+        return Step(handoff, evaluation, decisions)
+
+    def restore(self, handoff: Handoff, now: int) -> None:
+        """Put a handoff rebuilt from the changelog back, with its wake-up (no decisions:
+        anything due is decided by the first `due()` after restore)."""
+        self.handoffs[handoff.handoff_id] = handoff
+        if handoff.wake is not None:
+            heapq.heappush(self._heap, (handoff.wake, handoff.handoff_id))
+
+    def next_wake(self) -> int | None:
+        """The earliest pending wake-up, skipping stale entries."""
+        heap = self._heap
+        while heap:
+            at, handoff_id = heap[0]
+            handoff = self.handoffs.get(handoff_id)
+            if handoff is not None and handoff.wake == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
+    def due(self, now: int, limit: int = 1000) -> list[Step]:
+        """Wake up the handoffs whose time has come (at most `limit` at once)."""
+        steps: list[Step] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now and len(steps) < limit:
+            at, handoff_id = heapq.heappop(heap)
+            handoff = self.handoffs.get(handoff_id)
+            if handoff is None or handoff.wake != at:
+                continue  # stale: the wake-up moved since
+            handoff.wake = None
+            evaluation = self.evaluate(handoff, now)
+            closed = evaluation is not None and evaluation.closed_at is not None
+            expired = evaluation is None or (
+                closed
+                and evaluation.closed_at is not None
+                and now >= evaluation.closed_at + self._retention
+            )
+            if expired:
+                del self.handoffs[handoff_id]
+                steps.append(Step(handoff, evaluation, [], forgotten=True))
+                continue
+            steps.append(self.step(handoff, now))
+        if len(heap) > 2 * len(self.handoffs) + 1024:
+            self._compact()
+        return steps
+
+    def _arm(self, handoff: Handoff, wake: int | None) -> None:
+        if wake == handoff.wake:
+            return
+        handoff.wake = wake
+        if wake is not None:
+            heapq.heappush(self._heap, (wake, handoff.handoff_id))
+
+    def _compact(self) -> None:
+        self._heap = [(h.wake, h.handoff_id) for h in self.handoffs.values() if h.wake is not None]
+        heapq.heapify(self._heap)

@@ -1,0 +1,393 @@
+"""The clocks of one handoff, computed from its facts and the current instant (SPEC section 3).
+
+`evaluate` is a pure function: facts (sorted by event time) + the pinned standard + now ->
+every cycle's clocks with start, deadline, elapsed business and wall time, paused time, stage
+and the outcome that is true *as of now*. What has already been emitted plays no part here;
+`handoff.reconcile` compares the two. Because the result depends only on the set of facts,
+late, duplicated and out-of-order events converge to what in-order arrival gives.
+
+Rules, each traceable to SPEC section 3:
+- The clock belongs to the receiving team: response and resolution start at the delivery
+  (`submitted`), on the standard's calendar (the receiver's unless the route names another).
+- `paused` stops the clocks until `resumed`. A pause counts against the response clock only
+  before the first response -- which falls out of clipping pauses to each clock's window.
+- `rejected` is a response (the receiver reacted) and closes the cycle as a quality defect:
+  the resolution clock of that cycle stops without outcome (unless already missed); the next
+  `submitted` opens a new cycle with fresh clocks. Every cycle is kept.
+- `reprioritized` applies the new priority's targets from the original start, keeping pauses:
+  the priority of a clock is the last one set before the clock stopped.
+- `completed` is the resolution and, if none came before, also the response.
+- `cancelled` stops every running clock with no outcome; a deadline that passed before the
+  cancellation stays missed.
+- Delivery clock: an `expected` handoff is due at `due_at` (or after the standard's delivery
+  target); the first `submitted` is its milestone.
+- A milestone exactly at the deadline is met; a clock is missed once now is past its deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shared.contracts import ClockName, Priority, ServiceStandardV1
+from shared.events import ClockStage, HandoffState, Outcome
+from sla.domain.calendar import BusinessCalendar
+from sla.domain.facts import Fact, FactType
+
+US = 1_000_000
+Pause = tuple[int, int | None]
+
+
+@dataclass(slots=True)
+class ClockView:
+    """One clock of one cycle, as of `now`."""
+
+    name: ClockName
+    cycle_key: str
+    """The id of the event that started the cycle: stable however cycles get renumbered."""
+    cycle: int
+    priority: Priority
+    start: int
+    target: int
+    deadline: int | None
+    """None while paused before the target was used up: the deadline is not known yet."""
+    stop: int | None
+    """When the milestone was reached."""
+    void_at: int | None
+    """When the clock stopped without its milestone (cycle rejected, handoff cancelled)."""
+    paused_now: bool
+    elapsed_business: int
+    elapsed_wall: int
+    paused_business: int
+    thresholds: tuple[tuple[int, int | None], ...]
+    """(percent, instant the percentage of the target is used up) per warning threshold."""
+    outcome: Outcome | None
+
+    @property
+    def stage(self) -> ClockStage:
+        """running, paused, stopped (milestone reached) or cancelled (stopped without it)."""
+        if self.stop is not None:
+            return ClockStage.STOPPED
+        if self.void_at is not None:
+            return ClockStage.CANCELLED
+        return ClockStage.PAUSED if self.paused_now else ClockStage.RUNNING
+
+    @property
+    def running(self) -> bool:
+        """True while neither the milestone nor a stop without it has happened."""
+        return self.stop is None and self.void_at is None
+
+    @property
+    def remaining_business(self) -> int:
+        """Business time left before the deadline (negative once overdue)."""
+        return self.target - self.elapsed_business
+
+    @property
+    def key(self) -> tuple[str, ClockName]:
+        """What identifies this clock across re-evaluations."""
+        return (self.cycle_key, self.name)
+
+
+@dataclass(slots=True)
+class CycleView:
+    """One delivery of the handoff to the receiver, until completion, rejection or cancel."""
+
+    key: str
+    number: int
+    start: int
+    end: int | None
+    ended_by: FactType | None
+    pauses: list[Pause] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Everything about a handoff's clocks as of `now`."""
+
+    now: int
+    state: HandoffState
+    priority: Priority
+    cycles: list[CycleView]
+    clocks: list[ClockView]
+    closed_at: int | None
+    """When the handoff was completed or cancelled (it can be forgotten some time later)."""
+
+
+def ideal_outcome(
+    deadline: int | None, stop: int | None, end: int | None, now: int
+) -> Outcome | None:
+    """The outcome true as of `now`: met if the milestone came by the deadline; missed once
+    now is past the deadline and the clock did not stop (milestone or not) before it."""
+    if deadline is None:
+        return None
+    if stop is not None and stop <= deadline:
+        return Outcome.MET
+    if now > deadline and (end is None or end > deadline):
+        return Outcome.MISSED
+    return None
+
+
+def _priority_at(
+    initial: Priority, changes: Sequence[tuple[int, Priority]], until: int | None
+) -> Priority:
+    """The last priority set at or before `until` (all changes when the clock still runs)."""
+    priority = initial
+    for at, value in changes:
+        if until is not None and at > until:
+            break
+        priority = value
+    return priority
+
+
+def deadline_with_pauses(
+    calendar: BusinessCalendar, start: int, target: int, pauses: Sequence[Pause]
+) -> int | None:
+    """The instant `target` business time is used up after `start`, not counting pauses.
+
+    None when an open pause began before the target was used up: the deadline depends on
+    when the pause ends.
+    """
+    t, remaining = start, target
+    for p0, p1 in pauses:
+        if p0 < t:
+            p0 = t
+        candidate = calendar.add_us(t, remaining)
+        if candidate <= p0:
+            return candidate
+        remaining -= calendar.elapsed_us(t, p0)
+        if p1 is None:
+            return None
+        t = max(t, p1)
+    return calendar.add_us(t, remaining)
+
+
+def business_between(
+    calendar: BusinessCalendar, start: int, end: int, pauses: Sequence[Pause]
+) -> tuple[int, int]:
+    """(business time in [start, end) outside pauses, business time paused in that window)."""
+    if end <= start:
+        return 0, 0
+    total = calendar.elapsed_us(start, end)
+    paused = 0
+    for p0, p1 in pauses:
+        lo, hi = max(p0, start), min(end if p1 is None else p1, end)
+        if hi > lo:
+            paused += calendar.elapsed_us(lo, hi)
+    return total - paused, paused
+
+
+def _clock(
+    *,
+    name: ClockName,
+    cycle: CycleView,
+    calendar: BusinessCalendar,
+    target: int,
+    priority: Priority,
+    stop: int | None,
+    void_at: int | None,
+    pauses: Sequence[Pause],
+    warnings: Sequence[int],
+    now: int,
+) -> ClockView:
+    end = stop if stop is not None else void_at
+    # A pause matters to this clock only if it began before the clock stopped.
+    window = [(p0, p1) for p0, p1 in pauses if end is None or p0 < end]
+    deadline = deadline_with_pauses(calendar, cycle.start, target, window)
+    upto = end if end is not None else max(now, cycle.start)
+    business, paused = business_between(calendar, cycle.start, upto, window)
+    paused_now = end is None and bool(window) and window[-1][1] is None
+    thresholds = tuple(
+        (pct, deadline_with_pauses(calendar, cycle.start, target * pct // 100, window))
+        for pct in warnings
+    )
+    return ClockView(
+        name=name,
+        cycle_key=cycle.key,
+        cycle=cycle.number,
+        priority=priority,
+        start=cycle.start,
+        target=target,
+        deadline=deadline,
+        stop=stop,
+        void_at=void_at if stop is None else None,
+        paused_now=paused_now,
+        elapsed_business=business,
+        elapsed_wall=max(upto - cycle.start, 0),
+        paused_business=paused,
+        thresholds=thresholds,
+        outcome=ideal_outcome(deadline, stop, end, now),
+    )
+
+
+def evaluate(
+    facts: Sequence[Fact],
+    *,
+    priority: Priority,
+    standard: ServiceStandardV1,
+    calendar: BusinessCalendar,
+    due: int | None,
+    now: int,
+) -> Evaluation:
+    """The clocks of a handoff as of `now`, from its facts sorted by (time, rank, id)."""
+    cycles: list[CycleView] = []
+    current: CycleView | None = None
+    first_response: dict[str, int] = {}
+    changes: list[tuple[int, Priority]] = []
+    expected: Fact | None = None
+    delivered_at: int | None = None
+    cancelled_at: int | None = None
+    completed = False
+
+    for fact in facts:
+        if cancelled_at is not None and fact.type is not FactType.RATED:
+            continue  # nothing after a cancellation moves a clock
+        match fact.type:
+            case FactType.EXPECTED:
+                if expected is None:
+                    expected = fact
+            case FactType.SUBMITTED:
+                if current is None and not completed:
+                    current = CycleView(fact.event_id, len(cycles) + 1, fact.at, None, None)
+                    cycles.append(current)
+                    if delivered_at is None:
+                        delivered_at = fact.at
+            case FactType.ACCEPTED:
+                if current is not None:
+                    first_response.setdefault(current.key, fact.at)
+            case FactType.COMPLETED | FactType.REJECTED:
+                if current is not None:
+                    first_response.setdefault(current.key, fact.at)
+                    if current.pauses and current.pauses[-1][1] is None:
+                        current.pauses[-1] = (current.pauses[-1][0], fact.at)
+                    current.end, current.ended_by = fact.at, fact.type
+                    completed = fact.type is FactType.COMPLETED
+                    current = None
+            case FactType.PAUSED:
+                if current is not None and not (current.pauses and current.pauses[-1][1] is None):
+                    current.pauses.append((fact.at, None))
+            case FactType.RESUMED:
+                if current is not None and current.pauses and current.pauses[-1][1] is None:
+                    current.pauses[-1] = (current.pauses[-1][0], fact.at)
+            case FactType.REPRIORITIZED:
+                changes.append((fact.at, fact.priority))
+            case FactType.CANCELLED:
+                cancelled_at = fact.at
+                if current is not None:
+                    if current.pauses and current.pauses[-1][1] is None:
+                        current.pauses[-1] = (current.pauses[-1][0], fact.at)
+                    current.end, current.ended_by = fact.at, FactType.CANCELLED
+                    current = None
+            case FactType.RATED:
+                pass
+
+    clocks: list[ClockView] = []
+    warnings = standard.warnings
+    for cycle in cycles:
+        response_at = first_response.get(cycle.key)
+        void_at = cycle.end if cycle.ended_by is FactType.CANCELLED else None
+        for name, stop in (
+            (ClockName.RESPONSE, response_at),
+            (ClockName.RESOLUTION, cycle.end if cycle.ended_by is FactType.COMPLETED else None),
+        ):
+            clock_void = void_at
+            if name is ClockName.RESOLUTION and cycle.ended_by is FactType.REJECTED:
+                clock_void = cycle.end
+            until = stop if stop is not None else clock_void
+            prio = _priority_at(priority, changes, until)
+            target = standard.target(prio, name)
+            if target is None:
+                continue
+            clocks.append(
+                _clock(
+                    name=name,
+                    cycle=cycle,
+                    calendar=calendar,
+                    target=int(target.total_seconds() * US),
+                    priority=prio,
+                    stop=stop,
+                    void_at=clock_void,
+                    pauses=cycle.pauses,
+                    warnings=warnings,
+                    now=now,
+                )
+            )
+
+    if expected is not None:
+        delivery = _delivery_clock(
+            expected, delivered_at, cancelled_at, due, standard, calendar, priority, now
+        )
+        if delivery is not None:
+            clocks.insert(0, delivery)
+
+    state = _state(cycles, cancelled_at)
+    closed_at = cancelled_at if cancelled_at is not None else None
+    if state is HandoffState.COMPLETED and cycles:
+        closed_at = cycles[-1].end
+    return Evaluation(
+        now=now,
+        state=state,
+        priority=_priority_at(priority, changes, None),
+        cycles=cycles,
+        clocks=clocks,
+        closed_at=closed_at,
+    )
+
+
+def _delivery_clock(
+    expected: Fact,
+    delivered_at: int | None,
+    cancelled_at: int | None,
+    due: int | None,
+    standard: ServiceStandardV1,
+    calendar: BusinessCalendar,
+    priority: Priority,
+    now: int,
+) -> ClockView | None:
+    start = expected.at
+    if due is not None:
+        deadline = due
+        target = calendar.elapsed_us(start, due)
+    elif standard.delivery is not None:
+        target = int(standard.delivery.total_seconds() * US)
+        deadline = calendar.add_us(start, target)
+    else:
+        return None
+    stop = delivered_at
+    void_at = None
+    if cancelled_at is not None and (stop is None or cancelled_at < stop):
+        stop, void_at = None, cancelled_at
+    end = stop if stop is not None else void_at
+    upto = end if end is not None else max(now, start)
+    thresholds = tuple(
+        (pct, calendar.add_us(start, target * pct // 100)) for pct in standard.warnings
+    )
+    return ClockView(
+        name=ClockName.DELIVERY,
+        cycle_key=expected.event_id,
+        cycle=1,
+        priority=priority,
+        start=start,
+        target=target,
+        deadline=deadline,
+        stop=stop,
+        void_at=void_at,
+        paused_now=False,
+        elapsed_business=calendar.elapsed_us(start, upto),
+        elapsed_wall=max(upto - start, 0),
+        paused_business=0,
+        thresholds=thresholds,
+        outcome=ideal_outcome(deadline, stop, end, now),
+    )
+
+
+def _state(cycles: Sequence[CycleView], cancelled_at: int | None) -> HandoffState:
+    if cancelled_at is not None:
+        return HandoffState.CANCELLED
+    if not cycles:
+        return HandoffState.EXPECTED
+    last = cycles[-1]
+    if last.ended_by is FactType.COMPLETED:
+        return HandoffState.COMPLETED
+    if last.ended_by is FactType.REJECTED:
+        return HandoffState.RETURNED
+    return HandoffState.OPEN

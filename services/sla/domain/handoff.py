@@ -1,0 +1,238 @@
+"""One handoff as the sla service keeps it, and the reconciliation that yields its decisions.
+
+A `Handoff` holds its facts (sorted, de-duplicated by event id), who handed what to whom under
+which pinned standard, and marks of what was already emitted per clock. `reconcile` compares
+the clocks as evaluated now with those marks and returns the decisions that make the emitted
+stream true again:
+
+- a new outcome is emitted once (`met` or `missed`);
+- an emitted outcome that no longer holds is `retracted` first (revision + 1), then the true
+  one is emitted, so "outcomes - retractions" always equals what in-order arrival gives;
+- warnings are emitted once per threshold while the clock runs and is not yet decided;
+- `stopped` is emitted once when the milestone is reached (with the durations to observe);
+- `opened` once per cycle.
+Decision ids derive from (handoff, cycle key, clock, kind, revision[, threshold]), so a
+replay produces the same ids and can never be counted twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.contracts import ClockName, Priority
+from shared.events import Outcome
+from sla.domain.clocks import ClockView, CycleView, Evaluation
+from sla.domain.facts import Fact, FactType
+
+OPENING = (FactType.EXPECTED, FactType.SUBMITTED)
+
+
+class DecisionKind(StrEnum):
+    OPENED = "opened"
+    WARNING = "warning"
+    MET = "met"
+    MISSED = "missed"
+    RETRACTED = "retracted"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class Mark:
+    """What was emitted for one clock: its outcome, revision, warnings, stop.
+
+    Created only once something is emitted, so a fresh handoff carries no marks at all.
+    """
+
+    outcome: Outcome | None = None
+    revision: int = 0
+    warned: int = 0
+    """Bit i set: the warning at the standard's i-th threshold was emitted."""
+    stopped: bool = False
+    basis: tuple[int, Priority, int, int | None] | None = None
+    """(cycle, priority, target, deadline) the outcome was decided on: enough to retract it
+    even if a late event makes the clock disappear."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A decision to publish about one clock (or, for `opened`, one cycle)."""
+
+    kind: DecisionKind
+    at: int
+    """The event time of the decision: deadline (missed), milestone (met, stopped),
+    threshold instant (warning), cycle start (opened), evaluation instant (retracted)."""
+    clock: ClockView | None = None
+    cycle: CycleView | None = None
+    revision: int = 0
+    threshold: int | None = None
+    retracted: Outcome | None = None
+    reason: str = ""
+
+    def id_parts(self, handoff_id: str) -> tuple[str, ...]:
+        """What makes this decision unique: same parts after a replay, same event id."""
+        if self.cycle is not None:
+            return (handoff_id, self.cycle.key, self.kind.value)
+        assert self.clock is not None
+        parts = (handoff_id, self.clock.cycle_key, self.clock.name.value, self.kind.value)
+        parts += (str(self.revision),)
+        if self.threshold is not None:
+            parts += (str(self.threshold),)
+        return parts
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Who handed what to whom, under which standard: from the earliest opening event."""
+
+    case_id: str
+    kind: str
+    from_process: str
+    to_process: str
+    priority: Priority
+    standard_key: str
+    due: int | None
+    opened_by: tuple[int, int, str]
+    """Sort key (time, rank, id) of the opening fact this head came from."""
+
+
+class Handoff:
+    """The state of one handoff: facts, head, emitted marks, next wake-up."""
+
+    __slots__ = ("facts", "handoff_id", "head", "marks", "opened", "wake")
+
+    def __init__(self, handoff_id: str) -> None:
+        self.handoff_id = handoff_id
+        self.head: Head | None = None
+        self.facts: list[Fact] = []
+        self.marks: dict[tuple[str, ClockName], Mark] = {}
+        self.opened: tuple[str, ...] = ()
+        self.wake: int | None = None
+
+    def add(self, fact: Fact, head: Head | None = None) -> bool:
+        """Record a fact (False if its event id was seen: a duplicate changes nothing).
+
+        An opening fact earlier than the one the head came from replaces the head: the
+        handoff keeps the standard it *started* with, whatever the arrival order.
+        """
+        if any(f.event_id == fact.event_id for f in self.facts):
+            return False
+        bisect.insort(self.facts, fact)
+        if head is not None and (self.head is None or head.opened_by < self.head.opened_by):
+            self.head = head
+        return True
+
+    def reconcile(self, evaluation: Evaluation) -> list[Decision]:
+        """The decisions that bring what was emitted in line with `evaluation`."""
+        out: list[Decision] = []
+        for cycle in evaluation.cycles:
+            if cycle.key not in self.opened:
+                self.opened = (*self.opened, cycle.key)
+                out.append(Decision(DecisionKind.OPENED, cycle.start, cycle=cycle))
+        now = evaluation.now
+        # Pass 1: withdraw every emitted outcome that no longer holds, before anything new is
+        # emitted -- a consumer netting by (cycle, clock) must see the old one go first.
+        current = {clock.key: clock for clock in evaluation.clocks}
+        for key, mark in self.marks.items():
+            if mark.outcome is None or mark.basis is None:
+                continue
+            clock = current.get(key)
+            if clock is None:
+                reason = "a late event removed this clock (its cycle or its target)"
+            elif mark.basis[0] != clock.cycle:
+                reason = "a late event renumbered the cycles"
+            elif mark.outcome is not clock.outcome:
+                reason = _why(mark.outcome, clock)
+            else:
+                continue
+            out.append(_retraction(key, mark, now, reason))
+            mark.outcome = None
+            mark.revision += 1
+        # Pass 2: warnings, new outcomes and stops.
+        for clock in evaluation.clocks:
+            mark = self.marks.get(clock.key) or Mark()
+            before = len(out)
+            self._emit(clock, mark, now, out)
+            if len(out) > before and clock.key not in self.marks:
+                self.marks[clock.key] = mark
+        return out
+
+    @staticmethod
+    def _emit(clock: ClockView, mark: Mark, now: int, out: list[Decision]) -> None:
+        if mark.outcome is None and clock.outcome is None and clock.running:
+            for index, (pct, instant) in enumerate(clock.thresholds):
+                if instant is not None and instant <= now and not mark.warned >> index & 1:
+                    mark.warned |= 1 << index
+                    out.append(Decision(DecisionKind.WARNING, instant, clock, threshold=pct))
+        if mark.outcome is None and clock.outcome is not None:
+            mark.outcome = clock.outcome
+            mark.basis = (clock.cycle, clock.priority, clock.target, clock.deadline)
+            at = clock.stop if clock.outcome is Outcome.MET else clock.deadline
+            assert at is not None
+            kind = DecisionKind.MET if clock.outcome is Outcome.MET else DecisionKind.MISSED
+            out.append(Decision(kind, at, clock, revision=mark.revision))
+        if clock.stop is not None and not mark.stopped:
+            mark.stopped = True
+            out.append(Decision(DecisionKind.STOPPED, clock.stop, clock, revision=mark.revision))
+
+    def next_wake(self, evaluation: Evaluation) -> int | None:
+        """The next instant time alone changes a decision: a threshold or a deadline."""
+        wake: int | None = None
+        for clock in evaluation.clocks:
+            mark = self.marks.get(clock.key)
+            warned = mark.warned if mark is not None else 0
+            if not clock.running or (mark is not None and mark.outcome is not None):
+                continue
+            for index, (_, instant) in enumerate(clock.thresholds):
+                if instant is not None and not warned >> index & 1:
+                    wake = instant if wake is None else min(wake, instant)
+            if clock.deadline is not None:
+                # Missed means now > deadline: wake one microsecond after it.
+                due = clock.deadline + 1
+                wake = due if wake is None else min(wake, due)
+        return wake
+
+
+def _retraction(key: tuple[str, ClockName], mark: Mark, now: int, reason: str) -> Decision:
+    """Withdraw an emitted outcome exactly as it was emitted: same cycle number, priority,
+    target and deadline, so whoever counted it can un-count it under the same labels."""
+    assert mark.outcome is not None and mark.basis is not None
+    cycle, priority, target, deadline = mark.basis
+    emitted = ClockView(
+        name=key[1],
+        cycle_key=key[0],
+        cycle=cycle,
+        priority=priority,
+        start=0,
+        target=target,
+        deadline=deadline,
+        stop=None,
+        void_at=None,
+        paused_now=False,
+        elapsed_business=0,
+        elapsed_wall=0,
+        paused_business=0,
+        thresholds=(),
+        outcome=mark.outcome,
+    )
+    return Decision(
+        DecisionKind.RETRACTED,
+        now,
+        emitted,
+        revision=mark.revision,
+        retracted=mark.outcome,
+        reason=reason,
+    )
+
+
+def _why(previous: Outcome, clock: ClockView) -> str:
+    if clock.outcome is Outcome.MET:
+        return "a late event shows the milestone was reached in time"
+    if clock.outcome is Outcome.MISSED:
+        return "a late event shows the deadline was missed"
+    if previous is Outcome.MISSED and clock.deadline is None:
+        return "a late pause stopped the clock before its deadline"
+    if previous is Outcome.MISSED and clock.void_at is not None:
+        return "the clock was stopped (rejected or cancelled) before its deadline"
+    return "a late event moved the deadline"
