@@ -156,6 +156,12 @@ def _expand_weekdays(key: str) -> list[str]:
 
 
 @functools.cache
+def _zones() -> frozenset[str]:
+    # available_timezones() walks the tz database on disk: once per process, not per event.
+    return frozenset(available_timezones())
+
+
+@functools.cache
 def _supported_countries() -> dict[str, list[str]]:
     import holidays
 
@@ -205,7 +211,7 @@ class CalendarV1(Frozen):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA timezone {value!r}") from None
-        if value not in available_timezones() and value != "UTC":
+        if value not in _zones() and value != "UTC":
             raise ValueError(f"unknown IANA timezone {value!r}")
         return value
 

@@ -30,6 +30,11 @@ class KafkaSettings(BaseModel):
     ssl_keyfile: str | None = None
     request_timeout_ms: int = 15000
 
+    def group(self, service: str) -> str:
+        """The consumer group (and transactional-id stem) of a service in this deployment:
+        namespaced like the topics, so two deployments on one cluster never share a group."""
+        return f"{self.topic_prefix}{service}"
+
     @property
     def topics(self) -> Topics:
         """The concrete topic names of this deployment."""

@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         kafka=settings.kafka,
         clock=clock,
         registry=registry,
+        group=settings.kafka.group("sla"),
         retention_us=settings.closed_retention_s * US,
         orphan_retention_us=settings.orphan_retention_s * US,
         max_records=settings.max_records,

@@ -454,6 +454,7 @@ class SlaEngine:
                 **client_options(self._kafka),
             )
             consumer.subscribe([topic], listener=_Rebalance(self))
+            self._consumer = consumer  # the rebalance listener pauses partitions through it
             try:
                 await consumer.start()
                 return consumer
@@ -472,8 +473,14 @@ class SlaEngine:
                 await asyncio.gather(*(self._process(tp, recs) for tp, recs in batches.items()))
 
     async def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]):
+        if not records:
+            return
         worker = self.workers.get(tp)
-        if worker is None or not records:
+        if worker is None:
+            # Fetched before its worker was ready (or after it left): never drop records --
+            # rewind so they are fetched again once a worker owns the partition.
+            if self._consumer is not None and tp in self._consumer.assignment():
+                self._consumer.seek(tp, records[0].offset)
             return
         try:
             await worker.process(records)
@@ -489,6 +496,9 @@ class SlaEngine:
     async def assigned(self, partitions: Iterable[TopicPartition]) -> None:
         """Start a worker (fence, restore) for each newly assigned partition."""
         new = [tp for tp in partitions if tp not in self.workers]
+        # No record of a partition may be handed out before its state is restored.
+        if self._consumer is not None and new:
+            self._consumer.pause(*new)
         workers = [
             PartitionWorker(
                 tp,
@@ -504,6 +514,8 @@ class SlaEngine:
         await asyncio.gather(*(w.start() for w in workers))
         for worker in workers:
             self.workers[worker.tp] = worker
+        if self._consumer is not None and new:
+            self._consumer.resume(*new)
         self.joined.set()
 
     async def revoked(self, partitions: Iterable[TopicPartition]) -> None:

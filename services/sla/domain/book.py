@@ -8,6 +8,7 @@ never from a scan. Stale heap entries are skipped lazily and compacted now and t
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ from sla.domain.handoff import Decision, Handoff, Head
 
 
 def standard_key(standard: ServiceStandardV1) -> str:
-    """How a pinned standard is referred to: route id and version."""
-    return f"{standard.route_id}@{standard.version}"
+    """How a pinned standard is referred to: route id, version and a content fingerprint --
+    two different standards published under one version (a misconfigured map, two maps on one
+    cluster) must never be confused."""
+    digest = hashlib.blake2b(standard.model_dump_json().encode(), digest_size=5).hexdigest()
+    return f"{standard.route_id}@{standard.version}~{digest}"
 
 
 @dataclass(frozen=True, slots=True)

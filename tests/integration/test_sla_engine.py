@@ -1,0 +1,179 @@
+"""The sla service against the real broker: decisions, status rows, changelog, the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from routed import event, minutes, route
+
+from shared.clock import FakeClock
+from shared.contracts import RouteV1
+from shared.events import Envelope
+from shared.kafka import Outbound, Publisher
+from shared.settings import KafkaSettings
+from shared.topics import Stream
+from sla.main import create_app
+from sla.settings import Settings
+from support import read_all, read_until, wait_for
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sla(kafka: KafkaSettings) -> AsyncIterator[tuple[FastAPI, FakeClock, httpx.AsyncClient]]:
+    clock = FakeClock(T0)
+    app = create_app(Settings(kafka=kafka), clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
+            await wait_for(lambda: app.state.engine.ready, what="sla joined its group")
+            yield app, clock, client
+
+
+async def publish(kafka: KafkaSettings, *events: Envelope) -> None:
+    publisher = Publisher(kafka, client_id="test")
+    await publisher.start(wait=True)
+    try:
+        topic = kafka.topics.name(Stream.ROUTED)
+        await publisher.publish_many([Outbound(topic, e) for e in events])
+    finally:
+        await publisher.stop()
+
+
+def types(envelopes: list[Envelope], handoff_id: str) -> list[str]:
+    return [e.event_type for e in envelopes if e.key == handoff_id]
+
+
+async def test_breach_is_committed_when_the_deadline_passes_and_the_api_shows_it(
+    kafka: KafkaSettings, sla
+) -> None:
+    _, clock, client = sla
+    await publish(kafka, event("submitted", "h1", T0))
+
+    async def known() -> httpx.Response | None:
+        r = await client.get("/v1/handoffs/h1")
+        return r if r.status_code == 200 else None
+
+    got = await wait_for(known, what="h1 known to sla")
+    body = got.json()
+    assert body["state"] == "open" and body["from"] == "service-desk"
+    response = next(c for c in body["clocks"] if c["clock"] == "response")
+    assert response["deadline"].startswith("2026-03-02T10:00:00")
+    assert response["outcome"] is None
+
+    decisions_topic = kafka.topics.name(Stream.DECISIONS)
+    for minute, count in ((31, 1), (46, 2)):  # the 50 % and 75 % warnings, one at a time
+        clock.set(minutes(T0, minute))
+        await read_until(
+            kafka, decisions_topic, lambda es, n=count: types(es, "h1").count("sla.warning") == n
+        )
+    clock.set(minutes(T0, 61))
+    decisions = await read_until(kafka, decisions_topic, lambda es: "sla.missed" in types(es, "h1"))
+    assert types(decisions, "h1") == ["sla.opened", "sla.warning", "sla.warning", "sla.missed"]
+    missed = next(e for e in decisions if e.event_type == "sla.missed")
+    assert missed.occurred_at == T0 + timedelta(hours=1)
+    assert missed.payload.clock == "response"  # type: ignore[attr-defined]
+
+    await publish(kafka, event("accepted", "h1", minutes(T0, 61)))
+    decisions = await read_until(
+        kafka, decisions_topic, lambda es: "sla.stopped" in types(es, "h1")
+    )
+    stopped = next(e for e in decisions if e.event_type == "sla.stopped")
+    assert stopped.payload.late is True  # type: ignore[attr-defined]
+
+    body = (await client.get("/v1/handoffs/h1")).json()
+    response = next(c for c in body["clocks"] if c["clock"] == "response")
+    assert response["outcome"] == "missed" and response["stage"] == "stopped"
+    assert body["breached"] is True
+    assert [h["type"] for h in body["history"]] == ["submitted", "accepted"]
+
+    overdue = (await client.get("/v1/handoffs", params={"view": "overdue"})).json()
+    assert overdue["count"] == 0  # the response clock stopped; resolution is not due yet
+    clock.advance(timedelta(hours=4))
+    await read_until(kafka, decisions_topic, lambda es: types(es, "h1").count("sla.missed") == 2)
+    overdue = (await client.get("/v1/handoffs", params={"view": "overdue"})).json()
+    assert [i["handoff_id"] for i in overdue["items"]] == ["h1"]
+    assert overdue["items"][0]["clock"] == "resolution"
+
+    status = await read_all(kafka, kafka.topics.name(Stream.STATUS))
+    assert status[-1].key == b"h1" and b'"state":"open"' in status[-1].value
+    changelog = await read_all(kafka, kafka.topics.name(Stream.SLA_STATE))
+    assert {r.key.split(b"~")[0] for r in changelog} == {b"h1", b"#std:desk-to-l2@1"}
+
+
+async def test_late_milestone_retracts_the_breach_on_kafka(kafka: KafkaSettings, sla) -> None:
+    _, clock, _ = sla
+    await publish(kafka, event("submitted", "h2", T0, via=route(warnings=())))
+    clock.advance(timedelta(minutes=70))
+    topic = kafka.topics.name(Stream.DECISIONS)
+    await read_until(kafka, topic, lambda es: "sla.missed" in types(es, "h2"))
+    await publish(kafka, event("accepted", "h2", minutes(T0, 30)))
+    decisions = await read_until(kafka, topic, lambda es: "sla.met" in types(es, "h2"))
+    assert types(decisions, "h2") == [
+        "sla.opened",
+        "sla.missed",
+        "sla.retracted",
+        "sla.met",
+        "sla.stopped",
+    ]
+    retracted = next(e for e in decisions if e.event_type == "sla.retracted")
+    assert retracted.payload.retracted == "missed"  # type: ignore[attr-defined]
+
+
+async def test_poison_and_unrouted_records_are_dead_lettered_and_the_stream_goes_on(
+    kafka: KafkaSettings, sla
+) -> None:
+    publisher = Publisher(kafka, client_id="test")
+    await publisher.start(wait=True)
+    topic = kafka.topics.name(Stream.ROUTED)
+    fut = await publisher.send(topic, b"not json", key=b"hx", headers=[])
+    await fut
+    unrouted = event("submitted", "hy", T0).model_copy(update={"route": None})
+    await publisher.publish_many(
+        [Outbound(topic, unrouted), Outbound(topic, event("submitted", "hz", T0))]
+    )
+    await publisher.stop()
+    decisions = await read_until(
+        kafka, kafka.topics.name(Stream.DECISIONS), lambda es: "sla.opened" in types(es, "hz")
+    )
+    assert types(decisions, "hy") == []
+    dlq = await read_all(kafka, kafka.topics.dlq(Stream.ROUTED))
+    reasons = {dict(r.headers)["dlq.code"] for r in dlq}
+    assert reasons == {b"invalid", b"unrouted"}
+    assert {r.value for r in dlq if dict(r.headers)["dlq.code"] == b"invalid"} == {b"not json"}
+
+
+async def test_case_view_attributes_time_and_detects_ping_pong(kafka: KafkaSettings, sla) -> None:
+    _, clock, client = sla
+    base = route()
+    back = RouteV1.model_validate(
+        {"from": "it-l2", "to": "service-desk", "kind": "incident", "standard": base.standard}
+    )
+    a = event("submitted", "c-1", T0, via=base)
+    b = event("submitted", "c-2", minutes(T0, 60), via=back)
+    c = event("submitted", "c-3", minutes(T0, 90), via=base)
+    same_case = [
+        e.model_copy(update={"data": {**e.data, "case_id": "order-4711"}}) for e in (a, b, c)
+    ]
+    await publish(
+        kafka,
+        *[Envelope.model_validate(e.model_dump()) for e in same_case],
+        event("completed", "c-1", minutes(T0, 60)),
+        event("completed", "c-2", minutes(T0, 90)),
+    )
+    clock.advance(timedelta(minutes=120))
+
+    async def case() -> dict | None:
+        r = await client.get("/v1/cases/order-4711")
+        return r.json() if r.status_code == 200 and len(r.json()["handoffs"]) == 3 else None
+
+    body = await wait_for(case, what="the case with its three handoffs")
+    assert body["path"] == ["service-desk", "it-l2", "service-desk", "it-l2"]
+    assert body["ping_pong"] is True
+    assert [b["handoff_id"] for b in body["bounces"]] == ["c-2", "c-3"]
+    held = {t["team"]: t["held_wall_seconds"] for t in body["teams"]}
+    assert held == {"it-l2": 3600 + 1800, "service-desk": 1800}
