@@ -7,10 +7,10 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from support import Broker, fresh_settings
 
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
+from support import Broker, fresh_settings
 
 TEST_PORT = int(os.environ.get("BATON_TEST_KAFKA_PORT", "19092"))
 

@@ -8,10 +8,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from support import Broker, fresh_settings, read_all
 
 from shared.kafka import client_options, ensure_topics
 from shared.topics import Stream, TopicSpec
+from support import Broker, fresh_settings, read_all
 
 
 @pytest.fixture(scope="module")
