@@ -30,6 +30,7 @@ class Intake:
         paths: Sequence[str],
         idempotency_key: str | None,
         body: Any,
+        flat: bool = False,
     ) -> Reply:
         """Accept the events; a retry with the same Idempotency-Key gets the first reply."""
         body_hash = fingerprint(body)
@@ -47,6 +48,7 @@ class Intake:
                 now=self._clock.now(),
                 max_skew=self._max_skew,
                 paths=paths,
+                flat=flat,
             )
             await self._sink.write(envelopes)
             reply = Reply(

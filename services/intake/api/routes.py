@@ -79,7 +79,7 @@ async def submit_handoff(
         data=data,
     )
     raw = body.model_dump(mode="json", by_alias=True)
-    return _reply(await service.post(caller, [item], [""], idempotency_key, raw))
+    return _reply(await service.post(caller, [item], [""], idempotency_key, raw, flat=True))
 
 
 @router.post("/handoffs/{handoff_id}/events", status_code=202, response_model=Accepted)

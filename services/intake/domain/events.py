@@ -82,10 +82,12 @@ def build_envelopes(
     now: datetime,
     max_skew: timedelta,
     paths: Sequence[str],
+    flat: bool = False,
 ) -> list[Envelope]:
     """Validate each posted event and wrap it in an envelope; all or nothing.
 
-    `paths[i]` is how item i is named in error messages ("events[3]").
+    `paths[i]` is how item i is named in error messages ("events[3]"); `flat` says the
+    payload fields were posted at the top level of the item (POST /v1/handoffs), not in `data`.
     """
     errors: list[tuple[str, str]] = []
     out: list[Envelope] = []
@@ -119,12 +121,16 @@ def build_envelopes(
             )
         except ValidationError as exc:
             for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                errors.append((f"{prefix}{loc}", str(err["msg"]).removeprefix("Value error, ")))
+                loc = [str(p) for p in err["loc"]]
+                if flat and loc[:1] == ["data"]:
+                    loc = loc[1:]
+                field = f"{prefix}{'.'.join(loc)}"
+                errors.append((field, str(err["msg"]).removeprefix("Value error, ")))
             continue
         payload = envelope.payload
         if isinstance(payload, HandoffOpeningV1) and not caller.may_post_for(payload.from_process):
-            raise OutOfScope(f"{prefix}data.from", payload.from_process, caller.name)
+            where = f"{prefix}from" if flat else f"{prefix}data.from"
+            raise OutOfScope(where, payload.from_process, caller.name)
         out.append(envelope)
     if errors:
         raise InvalidEvents(errors)

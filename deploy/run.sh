@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Start / stop / show Baton on this machine: the local Kafka broker and the four services.
+#   deploy/run.sh start | stop | status
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+RUN="$ROOT/.run"
+LOGS="$RUN/logs"
+BIN="$ROOT/.venv/bin"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+DEV_KEY="${BATON_DEV_KEY:-baton-dev-key-not-for-production}"
+SERVICES=(intake:8001 routing:8002 sla:8003 metrics:8004)
+
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+env_for() {  # the environment of one service: its prefix, Kafka, and what make run sets up
+  local prefix
+  prefix="$(echo "$1" | tr '[:lower:]' '[:upper:]')_"
+  echo "${prefix}KAFKA__BOOTSTRAP_SERVERS=$BOOTSTRAP ${prefix}PORT=$2"
+  case "$1" in
+    intake) echo "INTAKE_API_KEYS=[{\"name\":\"dev\",\"key\":\"$DEV_KEY\",\"processes\":[\"*\"],\"admin\":true}]" ;;
+    routing) echo "ROUTING_PROCESS_MAP=$ROOT/deploy/process-map.yaml" ;;
+  esac
+}
+
+wait_ready() {
+  local name=$1 port=$2 deadline=$(( $(date +%s) + 90 ))
+  until curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; do
+    if ! alive "$name"; then echo "[run] $name exited; its log:" >&2; tail -n 30 "$LOGS/$name.log" >&2; exit 1; fi
+    if [ "$(date +%s)" -gt "$deadline" ]; then echo "[run] $name not ready after 90s; see $LOGS/$name.log" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+
+start() {
+  mkdir -p "$LOGS"
+  KAFKA_PORT="$KAFKA_PORT" deploy/kafka/kafka.sh start >/dev/null
+  echo "[run] Kafka 127.0.0.1:$KAFKA_PORT; topics:"
+  BATON_KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" "$BIN/python" -m shared.admin topics
+  for entry in "${SERVICES[@]}"; do
+    local name=${entry%%:*} port=${entry##*:}
+    if alive "$name"; then echo "[run] $name already running"; continue; fi
+    # shellcheck disable=SC2046
+    env $(env_for "$name" "$port") nohup "$BIN/uvicorn" --factory "$name.main:create_app" \
+      --host 127.0.0.1 --port "$port" --log-level warning >"$LOGS/$name.log" 2>&1 &
+    echo $! >"$RUN/$name.pid"
+  done
+  for entry in "${SERVICES[@]}"; do wait_ready "${entry%%:*}" "${entry##*:}"; done
+  cat <<MSG
+
+Baton is running.
+  intake   http://127.0.0.1:8001/docs   (POST handoffs and events; API key below)
+  routing  http://127.0.0.1:8002/docs   (the process map: deploy/process-map.yaml)
+  sla      http://127.0.0.1:8003/docs   (handoff and case status)
+  metrics  http://127.0.0.1:8004/metrics
+  Kafka    $BOOTSTRAP                 logs: .run/logs/   stop: make stop
+
+Try it (development API key: $DEV_KEY):
+  curl -s -X POST http://127.0.0.1:8001/v1/handoffs \\
+    -H 'Authorization: Bearer $DEV_KEY' -H 'Content-Type: application/json' \\
+    -H 'Idempotency-Key: demo-1' \\
+    -d '{"handoff_id": "demo-1", "case_id": "INC-1001", "kind": "incident", "from": "service-desk", "priority": "P2"}'
+  curl -s http://127.0.0.1:8003/v1/handoffs/demo-1
+  curl -s http://127.0.0.1:8004/metrics | grep 'handoff_opened_total{'
+MSG
+}
+
+stop() {
+  for entry in "${SERVICES[@]}"; do
+    local name=${entry%%:*}
+    if alive "$name"; then
+      kill -TERM "$(cat "$RUN/$name.pid")" 2>/dev/null || true
+      for _ in $(seq 1 40); do alive "$name" || break; sleep 0.25; done
+      alive "$name" && kill -KILL "$(cat "$RUN/$name.pid")" 2>/dev/null || true
+      echo "[run] stopped $name"
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+  KAFKA_PORT="$KAFKA_PORT" deploy/kafka/kafka.sh stop
+}
+
+status() {
+  for entry in "${SERVICES[@]}"; do
+    local name=${entry%%:*} port=${entry##*:}
+    if alive "$name"; then
+      ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready" || true)
+      echo "$name: running (pid $(cat "$RUN/$name.pid"), port $port, ready=$([ "$ready" = 200 ] && echo yes || echo no))"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  KAFKA_PORT="$KAFKA_PORT" deploy/kafka/kafka.sh status || true
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
