@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -66,6 +67,9 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 """An aware timestamp, normalised to UTC. Naive timestamps are rejected: ambiguous."""
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MAX_DURATION = timedelta(hours=87840)
+"""Ten years: far beyond any target, far below where arithmetic on instants overflows."""
+_TOO_LONG = f"not a usable duration: at most {int(MAX_DURATION.total_seconds()) // 3600}h"
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -77,6 +81,8 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, timedelta):
         value = text
     elif isinstance(text, int | float) and not isinstance(text, bool):
+        if not math.isfinite(text) or abs(text) > MAX_DURATION.total_seconds():
+            raise ValueError(_TOO_LONG)
         value = timedelta(seconds=text)
     elif isinstance(text, str):
         raw = text.strip().lower().replace(" ", "")
@@ -91,11 +97,15 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
                 f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}"
             )
         h, m, s = (int(g) if g else 0 for g in match.groups())
+        if h * 3600 + m * 60 + s > MAX_DURATION.total_seconds():
+            raise ValueError(_TOO_LONG)
         value = timedelta(hours=h, minutes=m, seconds=s)
     else:
         raise ValueError(f"invalid duration {text!r}")
     if value < timedelta(0):
         raise ValueError("duration must not be negative")
+    if value > MAX_DURATION:
+        raise ValueError(_TOO_LONG)
     return value
 
 

@@ -317,6 +317,7 @@ class ConsumerLoop:
         max_attempts: int = 3,
         max_records: int = 500,
         after_commit: Callable[[TopicPartition], None] | None = None,
+        before_batch: Callable[[TopicPartition, set[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -330,12 +331,18 @@ class ConsumerLoop:
         self._max_attempts = max_attempts
         self._max_records = max_records
         self._after_commit = after_commit
+        self._before_batch = before_batch
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._batch_lock = asyncio.Lock()
         self._positions: dict[TopicPartition, int] = {}
         self.joined = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        """True while the consuming task is alive (False before start and after a crash)."""
+        return self._task is not None and not self._task.done()
 
     def lag(self) -> Iterable[tuple[TopicPartition, int]]:
         """Records between what this loop committed and each assigned partition's end."""
@@ -397,14 +404,27 @@ class ConsumerLoop:
         while not self._stopping:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
             if not batches:
+                await self._advance_positions()
                 continue
             async with self._batch_lock:
                 for tp, records in batches.items():
                     await self._process_partition(tp, records)
 
+    async def _advance_positions(self) -> None:
+        # After a transaction the position moves past its commit marker, which is no record:
+        # without this, lag on transactional topics would stay at 1 forever.
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            if tp in self._positions:
+                with contextlib.suppress(KafkaError, IllegalStateError):
+                    position = await self._consumer.position(tp)
+                    self._positions[tp] = max(self._positions[tp], position)
+
     async def _process_partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
+        if self._before_batch is not None and self._consumer is not None:
+            self._before_batch(tp, set(self._consumer.assignment()))
         outbound: list[Outbound] = []
         accepted: list[tuple[str, str]] = []
         for record in records:
@@ -423,8 +443,7 @@ class ConsumerLoop:
                 log.warning("publish failed (%s); retrying the batch's outputs", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        for event_id, event_type in accepted:
-            self._seen.add(event_id)
+        for _, event_type in accepted:
             self._processed.inc(tp.topic, event_type, "ok")
         await self._commit(tp, records[-1].offset + 1)
         self._positions[tp] = records[-1].offset + 1
@@ -444,6 +463,8 @@ class ConsumerLoop:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 out = await self._handler(envelope)
+                # Seen from now on, so a duplicate later in the same batch is caught too.
+                self._seen.add(envelope.event_id)
                 return out, (envelope.event_id, event_type)
             except Rejected as exc:
                 await self._dead_letter(record, exc.code, exc.reason, event_type)
@@ -513,6 +534,23 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 TableCallback = Callable[[bytes, bytes | None], None]
 
 
+async def close_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer whatever state it is in.
+
+    aiokafka's group-less coordinator re-raises the cancellation of its own helper task when
+    stopped right after start: that CancelledError is not ours and is swallowed, unless this
+    task is itself being cancelled.
+    """
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception as exc:
+        log.debug("closing a consumer failed: %r", exc)
+
+
 class TableReader:
     """Materialises compacted topics: reads every partition from the beginning, then follows.
 
@@ -530,9 +568,14 @@ class TableReader:
         self._task: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
 
+    @property
+    def ready(self) -> bool:
+        """Caught up with the table and still following it."""
+        return self.caught_up.is_set() and self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         """Start reading in the background."""
-        self._task = asyncio.create_task(self._run(), name="table-reader")
+        self._task = asyncio.create_task(self._run(), name=f"table-{self._topics[0]}")
 
     async def stop(self) -> None:
         """Stop reading."""
@@ -541,13 +584,16 @@ class TableReader:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
+            await close_consumer(self._consumer)
 
-    async def _run(self) -> None:
+    async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
         delay = 0.2
         while True:
+            # Subscribed without a group: start() loads the topics' metadata and every
+            # partition is assigned from the beginning (a bare assign() would not know the
+            # partitions right after start on Kafka 4.x).
             consumer = AIOKafkaConsumer(
+                *self._topics,
                 enable_auto_commit=False,
                 isolation_level="read_committed",
                 auto_offset_reset="earliest",
@@ -562,34 +608,60 @@ class TableReader:
                 ]
                 if len({tp.topic for tp in partitions}) < len(self._topics):
                     raise KafkaConnectionError("table topics not found yet")
-                break
+                return consumer, partitions
             except KafkaError as exc:
-                log.warning("table reader: kafka not ready (%s)", exc)
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+                log.warning("table %s: kafka not ready (%r); retrying", self._topics, exc)
+                await close_consumer(consumer)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _run(self) -> None:
+        consumer, partitions = await self._connect()
         self._consumer = consumer
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         pending = {tp for tp, end in ends.items() if end > 0}
-        if not pending:
-            self.caught_up.set()
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, records in batches.items():
-                for record in records:
-                    self._callback(record.key or b"", record.value)
-                if tp in pending and records[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-            if pending and not batches:
-                # Transaction markers at the end can keep the last offset out of reach.
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
             if not pending and not self.caught_up.is_set():
                 self.caught_up.set()
+                log.info("table %s caught up", self._topics)
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self._callback(record.key or b"", record.value)
+            # Position, not the last offset seen: transaction markers can sit at the end.
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+
+
+async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:
+    """A compacted topic's current content, read once to its end (key -> last value)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        **client_options(kafka),
+    )
+    table: dict[bytes, bytes | None] = {}
+    try:
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            raise KafkaUnavailable(f"topic {topic} has no partitions (not created yet?)")
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    table[record.key or b""] = record.value
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"reading {topic}: {exc!r}") from exc
+    finally:
+        await close_consumer(consumer)
+    return table
 
 
 class LagCollector(Collector):

@@ -6,6 +6,7 @@ deterministic ids; handoffs become status rows. No I/O here.
 
 from __future__ import annotations
 
+from shared.contracts import ServiceStandardV1
 from shared.events import (
     Envelope,
     HandoffOpeningV1,
@@ -25,13 +26,32 @@ from shared.kafka import Rejected
 from sla.domain.book import Book, Incoming, Step, standard_key
 from sla.domain.calendar import from_us, to_us
 from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact
-from sla.domain.handoff import Decision, DecisionKind, Head
+from sla.domain.handoff import Decision, DecisionKind, Head, Opening
 from sla.domain.views import US, optional_time, status_of
 
 PRODUCER = "sla"
 
 
-def incoming_from(envelope: Envelope) -> Incoming | None:
+class StandardKeys:
+    """Fingerprinted keys of the standards seen, so the (costly) fingerprint is computed once
+    per distinct standard rather than once per event: a decoded standard equal to a known one
+    reuses its key."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int], list[tuple[ServiceStandardV1, str]]] = {}
+
+    def key(self, standard: ServiceStandardV1) -> str:
+        """The key of a standard."""
+        candidates = self._known.setdefault((standard.route_id, standard.version), [])
+        for known, key in candidates:
+            if known == standard:
+                return key
+        key = standard_key(standard)
+        candidates.append((standard, key))
+        return key
+
+
+def incoming_from(envelope: Envelope, keys: StandardKeys) -> Incoming | None:
     """The fact a routed lifecycle event carries (None for events the clocks ignore)."""
     fact_type = FACT_OF_EVENT.get(envelope.event_type)
     if fact_type is None:
@@ -49,16 +69,18 @@ def incoming_from(envelope: Envelope) -> Incoming | None:
     if route is None:
         raise Rejected("unrouted", f"{envelope.event_type} {envelope.event_id} has no route")
     head = Head(
-        case_id=payload.case_id,
         kind=payload.kind,
         from_process=route.from_process,
         to_process=route.to_process,
-        priority=payload.priority,
-        standard_key=standard_key(route.standard),
-        due=to_us(payload.due_at) if payload.due_at is not None else None,
-        opened_by=(fact.at, int(fact.type), fact.event_id),
+        standard_key=keys.key(route.standard),
     )
-    return Incoming(envelope.key, fact, head, route.standard)
+    opening = Opening(
+        head=head,
+        case_id=payload.case_id,
+        priority=payload.priority,
+        due=to_us(payload.due_at) if payload.due_at is not None else None,
+    )
+    return Incoming(envelope.key, fact, opening, route.standard)
 
 
 def decision_envelope(
@@ -70,7 +92,7 @@ def decision_envelope(
     assert head is not None
     standard = book.standards[head.standard_key]
     common = {
-        "case_id": head.case_id,
+        "case_id": handoff.case_id,
         "kind": head.kind,
         "from": head.from_process,
         "to": head.to_process,
@@ -128,7 +150,7 @@ def decision_envelope(
         occurred_at=from_us(decision.at),
         recorded_at=from_us(now),
         event_id=derived_id(*decision.id_parts(handoff.handoff_id)),
-        correlation_id=head.case_id,
+        correlation_id=handoff.case_id,
         causation_id=cause,
     )
 
@@ -140,5 +162,7 @@ def status_row(step: Step, book: Book) -> tuple[bytes, bytes | None]:
     if step.forgotten or head is None or step.evaluation is None:
         return key, None
     standard = book.standards[head.standard_key]
-    row: HandoffStatusV1 = status_of(head, step.evaluation, standard.route_id, standard.version)
+    row: HandoffStatusV1 = status_of(
+        step.handoff, step.evaluation, standard.route_id, standard.version
+    )
     return key, row.model_dump_json(by_alias=True).encode()

@@ -11,7 +11,7 @@ from shared.events import Outcome
 from sla.domain.book import Book, Incoming, Step, standard_key
 from sla.domain.calendar import to_us
 from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact, FactType
-from sla.domain.handoff import Decision, DecisionKind, Head
+from sla.domain.handoff import Decision, DecisionKind, Head, Opening
 
 US = 1_000_000
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -47,6 +47,17 @@ def standard(
     )
 
 
+_KEYS: dict[int, tuple[ServiceStandardV1, str]] = {}
+
+
+def _key(std: ServiceStandardV1) -> str:
+    """standard_key, cached per standard object (the harness reuses a few)."""
+    cached = _KEYS.get(id(std))
+    if cached is None or cached[0] is not std:
+        cached = _KEYS[id(std)] = (std, standard_key(std))
+    return cached[1]
+
+
 def at(minutes: float) -> int:
     """T0 + minutes, in microseconds."""
     return to_us(T0 + timedelta(minutes=minutes))
@@ -68,17 +79,9 @@ class Ev:
         fact = Fact(at(self.minute), fact_type, self.event_id, value)
         if fact_type not in (FactType.SUBMITTED, FactType.EXPECTED):
             return Incoming(handoff_id, fact)
-        head = Head(
-            case_id="case-1",
-            kind="incident",
-            from_process="service-desk",
-            to_process="it-l2",
-            priority=self.priority,
-            standard_key=standard_key(std),
-            due=None if self.due_minute is None else at(self.due_minute),
-            opened_by=(fact.at, int(fact.type), fact.event_id),
-        )
-        return Incoming(handoff_id, fact, head, std)
+        head = Head("incident", "service-desk", "it-l2", _key(std))
+        due = None if self.due_minute is None else at(self.due_minute)
+        return Incoming(handoff_id, fact, Opening(head, "case-1", self.priority, due), std)
 
 
 @dataclass

@@ -53,7 +53,7 @@ from sla.adapters import changelog
 from sla.domain.book import Book, Step
 from sla.domain.calendar import from_us, to_us
 from sla.domain.handoff import DecisionKind, Handoff
-from sla.handlers import decision_envelope, incoming_from, status_row
+from sla.handlers import StandardKeys, decision_envelope, incoming_from, status_row
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ class PartitionWorker:
         self._orphan_retention = orphan_retention_us
         self._restore_batch = restore_batch
         self.book = Book(retention_us, orphan_retention_us)
+        self._keys = StandardKeys()
         self._lock = asyncio.Lock()
         self._producer: AIOKafkaProducer | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -212,7 +213,6 @@ class PartitionWorker:
         )
         await consumer.start()
         tp = self._changelog
-        interned: dict[str, str] = {}
         handoffs = self.book.handoffs
         count = 0
         try:
@@ -226,18 +226,17 @@ class PartitionWorker:
                     key = record.key or b""
                     if changelog.is_standard(key):
                         if record.value is not None:
-                            self.book.learn(changelog.decode_standard(record.value))
+                            std_key, standard = changelog.decode_standard(key, record.value)
+                            self.book.learn(standard, std_key)
                         continue
                     handoff_id = key.decode()
                     if record.value is None:
                         handoffs.pop(handoff_id, None)
                     else:
-                        handoffs[handoff_id] = changelog.decode(handoff_id, record.value, interned)
+                        handoffs[handoff_id] = changelog.decode(handoff_id, record.value, self.book)
         finally:
             await consumer.stop()
-        now = to_us(self._clock.now())
-        for handoff in list(handoffs.values()):
-            self.book.restore(handoff, now)
+        self.book.rearm_all()
         self.restored = count
         self.restore_seconds = time.perf_counter() - started
         self._metrics.restore.observe(self.restore_seconds)
@@ -265,7 +264,7 @@ class PartitionWorker:
     def _apply(self, record: ConsumerRecord[bytes, bytes], now: int, batch: Batch) -> None:
         try:
             envelope = decode(record)
-            incoming = incoming_from(envelope)
+            incoming = incoming_from(envelope, self._keys)
         except DecodeError as exc:
             self._dead_letter(record, "invalid", str(exc), batch)
             return
@@ -275,8 +274,13 @@ class PartitionWorker:
         if incoming is None:
             batch.processed.append((record.topic, envelope.event_type, "ignored"))
             return
-        if incoming.standard is not None and self.book.learn(incoming.standard):
-            key, value = changelog.standard_record(incoming.standard)
+        opening = incoming.opening
+        if (
+            incoming.standard is not None
+            and opening is not None
+            and self.book.learn(incoming.standard, opening.head.standard_key)
+        ):
+            key, value = changelog.standard_record(incoming.standard, opening.head.standard_key)
             batch.records.append((self._changelog.topic, key, value, [], self.tp.partition))
         step = self.book.apply(incoming, now)
         if step is None:

@@ -104,7 +104,7 @@ async def list_handoffs(
             found.append(
                 HandoffSummary(
                     handoff_id=handoff.handoff_id,
-                    case_id=head.case_id,
+                    case_id=handoff.case_id,
                     kind=head.kind,
                     from_process=head.from_process,
                     to_process=head.to_process,
@@ -132,12 +132,13 @@ async def get_case(case_id: str, request: Request) -> CaseOut:
     for worker in list(engine.workers.values()):
         for handoff in list(worker.handoffs()):
             head = handoff.head
-            if head is None or head.case_id != case_id:
+            if head is None or handoff.case_id != case_id:
                 continue
             evaluation = worker.book.evaluate(handoff, now)
             if evaluation is None:
                 continue
-            items.append(CaseHandoff(handoff.handoff_id, head, evaluation))
+            first = handoff.facts[0].at if handoff.facts else now
+            items.append(CaseHandoff(handoff.handoff_id, head, evaluation, first))
             outs[handoff.handoff_id] = handoff_out(
                 handoff, head, evaluation, _standard(worker.book, handoff)
             )

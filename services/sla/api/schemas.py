@@ -185,7 +185,7 @@ def handoff_out(handoff: Handoff, head: Head, ev: Evaluation, standard: Standard
     last = ev.cycles[-1].number if ev.cycles else 1
     return HandoffOut(
         handoff_id=handoff.handoff_id,
-        case_id=head.case_id,
+        case_id=handoff.case_id,
         kind=head.kind,
         from_process=head.from_process,
         to_process=head.to_process,

@@ -17,7 +17,7 @@ from shared.contracts import ServiceStandardV1
 from sla.domain.calendar import BusinessCalendar, calendar_for
 from sla.domain.clocks import Evaluation, evaluate
 from sla.domain.facts import Fact
-from sla.domain.handoff import Decision, Handoff, Head
+from sla.domain.handoff import Decision, Handoff, Head, Opening
 
 
 def standard_key(standard: ServiceStandardV1) -> str:
@@ -34,7 +34,7 @@ class Incoming:
 
     handoff_id: str
     fact: Fact
-    head: Head | None = None
+    opening: Opening | None = None
     standard: ServiceStandardV1 | None = None
 
 
@@ -55,6 +55,7 @@ class Book:
         self.handoffs: dict[str, Handoff] = {}
         self.standards: dict[str, ServiceStandardV1] = {}
         self._calendars: dict[str, BusinessCalendar] = {}
+        self._heads: dict[Head, Head] = {}
         self._heap: list[tuple[int, str]] = []
         self._retention = retention_us
         self._orphan_retention = orphan_retention_us
@@ -65,23 +66,32 @@ class Book:
     def __iter__(self) -> Iterator[Handoff]:
         return iter(self.handoffs.values())
 
-    def learn(self, standard: ServiceStandardV1) -> bool:
+    def learn(self, standard: ServiceStandardV1, key: str | None = None) -> bool:
         """Keep a standard (True if it is new to this partition)."""
-        key = standard_key(standard)
+        key = key or standard_key(standard)
         if key in self.standards:
             return False
         self.standards[key] = standard
         self._calendars[key] = calendar_for(standard.calendar)
         return True
 
+    def intern(self, head: Head) -> Head:
+        """The one shared Head object equal to `head`."""
+        return self._heads.setdefault(head, head)
+
     def apply(self, incoming: Incoming, now: int) -> Step | None:
         """Record an event and re-evaluate its handoff; None for a duplicate."""
         handoff = self.handoffs.get(incoming.handoff_id)
         if handoff is None:
             handoff = self.handoffs[incoming.handoff_id] = Handoff(incoming.handoff_id)
-        if incoming.standard is not None:
-            self.learn(incoming.standard)
-        if not handoff.add(incoming.fact, incoming.head):
+        opening = incoming.opening
+        if opening is not None:
+            if incoming.standard is not None:
+                self.learn(incoming.standard, opening.head.standard_key)
+            interned = self.intern(opening.head)
+            if interned is not opening.head:
+                opening = Opening(interned, opening.case_id, opening.priority, opening.due)
+        if not handoff.add(incoming.fact, opening):
             return None
         return self.step(handoff, now)
 
@@ -92,10 +102,10 @@ class Book:
             return None
         return evaluate(
             handoff.facts,
-            priority=head.priority,
+            priority=handoff.priority,
             standard=self.standards[head.standard_key],
             calendar=self._calendars[head.standard_key],
-            due=head.due,
+            due=handoff.due,
             now=now,
         )
 
@@ -115,12 +125,10 @@ class Book:
         self._arm(handoff, wake)
         return Step(handoff, evaluation, decisions)
 
-    def restore(self, handoff: Handoff, now: int) -> None:
-        """Put a handoff rebuilt from the changelog back, with its wake-up (no decisions:
-        anything due is decided by the first `due()` after restore)."""
-        self.handoffs[handoff.handoff_id] = handoff
-        if handoff.wake is not None:
-            heapq.heappush(self._heap, (handoff.wake, handoff.handoff_id))
+    def rearm_all(self) -> None:
+        """Rebuild the timer heap from every handoff's wake-up (after a restore: no decision
+        is made here; anything due is decided by the first `due()`)."""
+        self._compact()
 
     def next_wake(self) -> int | None:
         """The earliest pending wake-up, skipping stale entries."""

@@ -19,6 +19,7 @@ class CaseHandoff:
     handoff_id: str
     head: Head
     evaluation: Evaluation
+    first_fact_at: int
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class CaseView:
 def _first_start(item: CaseHandoff) -> int:
     ev = item.evaluation
     starts = [c.start for c in ev.cycles] + [c.start for c in ev.clocks]
-    return min(starts) if starts else item.head.opened_by[0]
+    return min(starts) if starts else item.first_fact_at
 
 
 def case_view(case_id: str, items: list[CaseHandoff], now: int) -> CaseView:

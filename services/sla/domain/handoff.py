@@ -24,7 +24,7 @@ from enum import StrEnum
 from shared.contracts import ClockName, Priority
 from shared.events import Outcome
 from sla.domain.clocks import ClockView, CycleView, Evaluation
-from sla.domain.facts import Fact, FactType
+from sla.domain.facts import OPENED, Fact, FactType, pack, unpack
 
 OPENING = (FactType.EXPECTED, FactType.SUBMITTED)
 
@@ -84,57 +84,113 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """Who handed what to whom, under which standard: from the earliest opening event."""
+    """Who hands what to whom, under which standard: one shared object per route and version
+    (interned by the book), not one per handoff."""
 
-    case_id: str
     kind: str
     from_process: str
     to_process: str
-    priority: Priority
     standard_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What an opening event (expected, submitted) says about its handoff."""
+
+    head: Head
+    case_id: str
+    priority: Priority
     due: int | None
-    opened_by: tuple[int, int, str]
-    """Sort key (time, rank, id) of the opening fact this head came from."""
 
 
 class Handoff:
-    """The state of one handoff: facts, head, emitted marks, next wake-up."""
+    """The state of one handoff: packed facts, its head, emitted marks, next wake-up.
 
-    __slots__ = ("facts", "handoff_id", "head", "marks", "opened", "wake")
+    Kept small on purpose (a million open handoffs per instance): facts are one bytes object,
+    the head is shared per route, marks exist only once something was emitted.
+    """
+
+    __slots__ = ("_facts", "case_id", "due", "handoff_id", "head", "marks", "priority", "wake")
 
     def __init__(self, handoff_id: str) -> None:
         self.handoff_id = handoff_id
         self.head: Head | None = None
-        self.facts: list[Fact] = []
-        self.marks: dict[tuple[str, ClockName], Mark] = {}
-        self.opened: tuple[str, ...] = ()
+        self.case_id = ""
+        self.priority = Priority.P3
+        self.due: int | None = None
+        self._facts = b""
+        self.marks: dict[tuple[str, ClockName], Mark] | None = None
         self.wake: int | None = None
 
-    def add(self, fact: Fact, head: Head | None = None) -> bool:
+    @property
+    def facts(self) -> list[Fact]:
+        """The facts, sorted by (time, rank, id)."""
+        return [fact for fact, _ in unpack(self._facts)]
+
+    @property
+    def packed(self) -> bytes:
+        """The facts as stored (for the changelog)."""
+        return self._facts
+
+    def restore(self, packed: bytes, opening: Opening | None) -> None:
+        """Set facts and head from the changelog."""
+        self._facts = packed
+        if opening is not None:
+            self._open(opening)
+
+    def _open(self, opening: Opening) -> None:
+        self.head = opening.head
+        self.case_id = opening.case_id
+        self.priority = opening.priority
+        self.due = opening.due
+
+    def add(self, fact: Fact, opening: Opening | None = None) -> bool:
         """Record a fact (False if its event id was seen: a duplicate changes nothing).
 
-        An opening fact earlier than the one the head came from replaces the head: the
-        handoff keeps the standard it *started* with, whatever the arrival order.
+        An opening fact earlier than every opening fact so far sets the head: the handoff
+        keeps the standard it *started* with, whatever the arrival order.
         """
-        if any(f.event_id == fact.event_id for f in self.facts):
+        records = unpack(self._facts)
+        if any(f.event_id == fact.event_id for f, _ in records):
             return False
-        bisect.insort(self.facts, fact)
-        if head is not None and (self.head is None or head.opened_by < self.head.opened_by):
-            self.head = head
+        earliest = min((f for f, _ in records if f.type in OPENING), default=None)
+        bisect.insort(records, (fact, 0))
+        self._facts = pack(records)
+        if opening is not None and (earliest is None or fact < earliest):
+            self._open(opening)
         return True
+
+    def opened(self) -> set[str]:
+        """Keys of the cycles whose `opened` decision was emitted."""
+        return {f.event_id for f, flags in unpack(self._facts) if flags & OPENED}
+
+    def mark_opened(self, cycle_keys: set[str]) -> None:
+        """Remember that the `opened` decisions of these cycles were emitted."""
+        self._facts = pack(
+            [
+                (f, flags | OPENED if f.event_id in cycle_keys else flags)
+                for f, flags in unpack(self._facts)
+            ]
+        )
 
     def reconcile(self, evaluation: Evaluation) -> list[Decision]:
         """The decisions that bring what was emitted in line with `evaluation`."""
         out: list[Decision] = []
-        for cycle in evaluation.cycles:
-            if cycle.key not in self.opened:
-                self.opened = (*self.opened, cycle.key)
-                out.append(Decision(DecisionKind.OPENED, cycle.start, cycle=cycle))
+        opened = self.opened()
+        new = {c.key for c in evaluation.cycles} - opened
+        if new:
+            out.extend(
+                Decision(DecisionKind.OPENED, c.start, cycle=c)
+                for c in evaluation.cycles
+                if c.key in new
+            )
+            self.mark_opened(new)
         now = evaluation.now
         # Pass 1: withdraw every emitted outcome that no longer holds, before anything new is
         # emitted -- a consumer netting by (cycle, clock) must see the old one go first.
         current = {clock.key: clock for clock in evaluation.clocks}
-        for key, mark in self.marks.items():
+        marks = self.marks or {}
+        for key, mark in marks.items():
             if mark.outcome is None or mark.basis is None:
                 continue
             clock = current.get(key)
@@ -151,11 +207,13 @@ class Handoff:
             mark.revision += 1
         # Pass 2: warnings, new outcomes and stops.
         for clock in evaluation.clocks:
-            mark = self.marks.get(clock.key) or Mark()
+            mark = marks.get(clock.key) or Mark()
             before = len(out)
             self._emit(clock, mark, now, out)
-            if len(out) > before and clock.key not in self.marks:
-                self.marks[clock.key] = mark
+            if len(out) > before and clock.key not in marks:
+                if self.marks is None:
+                    self.marks = marks
+                marks[clock.key] = mark
         return out
 
     @staticmethod
@@ -179,8 +237,9 @@ class Handoff:
     def next_wake(self, evaluation: Evaluation) -> int | None:
         """The next instant time alone changes a decision: a threshold or a deadline."""
         wake: int | None = None
+        marks = self.marks or {}
         for clock in evaluation.clocks:
-            mark = self.marks.get(clock.key)
+            mark = marks.get(clock.key)
             warned = mark.warned if mark is not None else 0
             if not clock.running or (mark is not None and mark.outcome is not None):
                 continue

@@ -7,7 +7,7 @@ from datetime import datetime
 from shared.events import ClockStatusV1, HandoffState, HandoffStatusV1, Outcome
 from sla.domain.calendar import from_us
 from sla.domain.clocks import ClockView, Evaluation
-from sla.domain.handoff import Head
+from sla.domain.handoff import Handoff
 
 US = 1_000_000
 
@@ -17,11 +17,15 @@ def optional_time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
-def status_of(head: Head, evaluation: Evaluation, route_id: str, version: int) -> HandoffStatusV1:
+def status_of(
+    handoff: Handoff, evaluation: Evaluation, route_id: str, version: int
+) -> HandoffStatusV1:
     """The status row other services materialise (metrics' open and overdue gauges)."""
+    head = handoff.head
+    assert head is not None
     return HandoffStatusV1.model_validate(
         {
-            "case_id": head.case_id,
+            "case_id": handoff.case_id,
             "kind": head.kind,
             "from": head.from_process,
             "to": head.to_process,

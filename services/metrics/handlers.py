@@ -1,0 +1,145 @@
+"""metrics' use cases: events become staged effects; committed effects become exposed metrics;
+table records become the catalog and the status board.
+
+Restart safety: the effects of a partition's records are staged, and applied to the exposed
+families only in `after_commit(tp)`, i.e. once the consumer committed their offsets. A crash
+before the commit loses only effects nobody saw, and the records replay after the restart; a
+restart begins at 0 (a normal counter reset for Prometheus) from the committed offsets, so no
+record is ever exposed twice. Gauges come from the tables, rebuilt from Kafka at every start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Sequence
+
+from pydantic import ValidationError
+
+from metrics.adapters.instruments import Instruments
+from metrics.domain.catalog import Catalog, Pair
+from metrics.domain.effects import Effect, Family, Unlabelable, announced_pair, effects_of
+from metrics.domain.pairs import PairMemory
+from metrics.domain.status import StatusBoard
+from shared.contracts import ProcessMapV1
+from shared.events import Envelope, HandoffStatusV1
+from shared.kafka import Outbound, ProcessedCounter, Rejected
+
+log = logging.getLogger(__name__)
+
+Source = tuple[str, int]
+"""(topic, partition): aiokafka's TopicPartition is such a tuple."""
+
+
+class Staging:
+    """Effects of handled events, per partition and event id, until that partition commits."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Source, dict[str, list[Effect]]] = {}
+        self.current: Source | None = None
+
+    def begin(self, source: Source, assigned: Collection[Source]) -> None:
+        """A batch of `source` starts. Effects of partitions no longer assigned are dropped:
+        their commit failed and their records replay on the member that owns them now."""
+        self.current = (source[0], source[1])
+        for stale in [s for s in self._pending if s not in assigned and s != self.current]:
+            dropped = self._pending.pop(stale)
+            log.warning("dropping %d uncommitted events of revoked %s", len(dropped), stale)
+
+    def stage(self, event_id: str, effects: Sequence[Effect]) -> None:
+        """Hold an event's effects (a repeat of the same event id replaces, never adds)."""
+        if self.current is None:
+            raise RuntimeError("stage() outside a partition batch")
+        self._pending.setdefault(self.current, {})[event_id] = list(effects)
+
+    def take(self, source: Source) -> list[Effect]:
+        """Every effect staged for a partition whose offsets were just committed."""
+        staged = self._pending.pop((source[0], source[1]), None)
+        if not staged:
+            return []
+        return [effect for effects in staged.values() for effect in effects]
+
+    def pending(self) -> int:
+        """Events handled but not committed yet."""
+        return sum(len(events) for events in self._pending.values())
+
+
+class MetricsService:
+    """Turns decisions, lifecycle events and table records into metrics."""
+
+    def __init__(
+        self,
+        instruments: Instruments,
+        board: StatusBoard,
+        pairs: PairMemory,
+        staging: Staging,
+        processed: ProcessedCounter,
+        map_topic: str = "routing.processmap.v1",
+        status_topic: str = "sla.status.v1",
+    ) -> None:
+        self.instruments = instruments
+        self.board = board
+        self.pairs = pairs
+        self.staging = staging
+        self.catalog = Catalog.empty()
+        self.catalog_loaded = asyncio.Event()
+        self._processed = processed
+        self._map_topic = map_topic
+        self._status_topic = status_topic
+
+    def pair_of(self, handoff_id: str) -> Pair | None:
+        """The (from, to) of a handoff: the status table first, then what events said."""
+        return self.board.pair_of(handoff_id) or self.pairs.get(handoff_id)
+
+    async def handle(self, envelope: Envelope) -> Sequence[Outbound]:
+        """ConsumerLoop handler: stage the event's effects; an unlabelable event is rejected
+        (dead-lettered and counted as invalid), never turned into a label."""
+        pair = announced_pair(envelope)
+        if pair is not None:
+            self.pairs.remember(envelope.key, pair)
+        try:
+            effects = effects_of(envelope, self.catalog, self.pair_of)
+        except Unlabelable as exc:
+            raise Rejected(exc.code, str(exc)) from exc
+        self.staging.stage(envelope.event_id, effects)
+        return ()
+
+    def after_commit(self, source: Source) -> None:
+        """ConsumerLoop hook: the partition's offsets are committed, expose its effects."""
+        partition_labels = (source[0], str(source[1]))
+        for effect in self.staging.take(source):
+            if effect.family is Family.BREACH_DELAY:
+                effect = Effect(effect.family, partition_labels, effect.value, effect.exemplar)
+            self.instruments.apply(effect)
+
+    def on_process_map(self, key: bytes, value: bytes | None) -> None:
+        """TableReader callback for `routing.processmap.v1`: a new catalog."""
+        if value is None:
+            log.warning("process map tombstone: keeping version %d", self.catalog.version)
+            return
+        try:
+            catalog = Catalog.from_map(ProcessMapV1.model_validate_json(value))
+        except ValidationError as exc:
+            log.error("invalid process map record ignored: %s", str(exc)[:500])
+            self._processed.inc(self._map_topic, "processmap", "invalid")
+            return
+        self.catalog = catalog
+        self.instruments.preinitialise(catalog)
+        self.catalog_loaded.set()
+        log.info("process map version %d: %d pairs", catalog.version, len(catalog.pairs))
+
+    def on_status(self, key: bytes, value: bytes | None) -> None:
+        """TableReader callback for `sla.status.v1`: one handoff's status (None = forgotten)."""
+        handoff_id = key.decode(errors="replace")
+        if value is None:
+            self.board.put(handoff_id, None)
+            return
+        try:
+            status = HandoffStatusV1.model_validate_json(value)
+        except ValidationError as exc:
+            # Forget what we had: an unreadable row must not leave a stale one counted.
+            log.warning("invalid status record for %r dropped: %s", handoff_id, str(exc)[:300])
+            self._processed.inc(self._status_topic, "sla.status", "invalid")
+            self.board.put(handoff_id, None)
+            return
+        self.board.put(handoff_id, status)

@@ -1,0 +1,85 @@
+"""The metrics service: Prometheus exposition of Baton's handoffs (port 8004).
+
+Run: `uvicorn --factory metrics.main:create_app --port 8004` -- as ONE process (no
+`--workers`, no client_python multiprocess mode): the scrape-time gauges are custom collectors
+over in-memory tables and histograms carry exemplars, both of which multiprocess mode drops;
+every worker would also read the tables and split the consumer group's partitions, so each
+would expose only a part. Scale out with more instances and Kafka partitions instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from metrics.adapters.exposition import Exposition
+from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
+from metrics.adapters.kafka import KafkaSide
+from metrics.api import routes
+from metrics.domain.pairs import PairMemory
+from metrics.domain.status import StateView, StatusBoard
+from metrics.handlers import MetricsService, Staging
+from metrics.settings import Settings
+from shared.clock import Clock, SystemClock
+from shared.http import (
+    PROBLEM_RESPONSES,
+    configure_observability,
+    health_router,
+    install_error_handlers,
+)
+from shared.kafka import ProcessedCounter
+from shared.topics import Stream
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the metrics app; settings come from the environment unless given."""
+    settings = settings or Settings()
+    configure_observability(settings.log_level)  # also switches `_created` series off
+    clock = clock or SystemClock()
+    registry = CollectorRegistry()  # the app's own, never the global one
+    processed = ProcessedCounter(registry)
+    instruments = Instruments()
+    board = StatusBoard()
+    topics = settings.kafka.topics
+    service = MetricsService(
+        instruments,
+        board,
+        PairMemory(settings.pair_memory),
+        Staging(),
+        processed,
+        map_topic=topics.name(Stream.PROCESS_MAP),
+        status_topic=topics.name(Stream.STATUS),
+    )
+    kafka = KafkaSide(settings, service, registry, processed)
+    state = StateGauges(StateView(board), lambda: service.catalog, clock)
+    targets = CatalogGauges(lambda: service.catalog)
+    exposition = Exposition(registry, [instruments.render, state.render, targets.render])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await kafka.start()
+        try:
+            yield
+        finally:
+            await kafka.stop()
+
+    app = FastAPI(
+        title="Baton metrics",
+        summary="Prometheus metrics of handoffs between teams: outcomes against the agreed "
+        "service standards, durations, open and overdue items, rework, satisfaction.",
+        version="1.0.0",
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.kafka = kafka
+    app.state.exposition = exposition
+    # shared install_common minus its /metrics: ours renders the fast families (exposition.py).
+    install_error_handlers(app)
+    app.include_router(health_router(kafka.checks))
+    app.include_router(routes.router)
+    return app

@@ -1,0 +1,46 @@
+"""Request dependencies: the map in force, its catalog, the clock."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from routing.domain.catalog import Catalog
+from routing.handlers import MapState
+from shared.clock import Clock
+from shared.http import Unavailable
+
+
+class MapNotInForce(Unavailable):
+    """503: the map is not versioned and published yet (Kafka not reached)."""
+
+    title = "Process map not in force yet"
+
+
+def map_state(request: Request) -> MapState:
+    """The map state of this app."""
+    state: MapState = request.app.state.maps
+    return state
+
+
+def catalog(request: Request) -> Catalog:
+    """The catalog of the map in force; 503 until routing has versioned and published it."""
+    found = map_state(request).catalog
+    if found is None:
+        raise MapNotInForce(
+            "routing is still putting the process map in force (waiting for Kafka)",
+            headers={"Retry-After": "2"},
+        )
+    return found
+
+
+def clock(request: Request) -> Clock:
+    """The app's clock."""
+    value: Clock = request.app.state.clock
+    return value
+
+
+StateDep = Annotated[MapState, Depends(map_state)]
+CatalogDep = Annotated[Catalog, Depends(catalog)]
+ClockDep = Annotated[Clock, Depends(clock)]

@@ -1,0 +1,231 @@
+"""routing's HTTP API: the process map in force, the internal-customer register, map validation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from routing.adapters.mapfile import parse_map_text
+from routing.api.deps import CatalogDep, ClockDep, StateDep
+from routing.domain.catalog import Relation
+from routing.domain.processmap import InvalidProcessMap
+from routing.domain.versioning import Change, next_map
+from shared.contracts import CalendarV1, ProcessMapV1, ProcessV1, RouteSpecV1
+from shared.http import FieldError, NotFound, ProblemError
+
+router = APIRouter(prefix="/v1", tags=["process map"])
+
+YAML_MEDIA_TYPES = (
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+    "text/plain",
+)
+_EXAMPLE_MAP = """\
+calendars:
+  be-office:
+    timezone: Europe/Brussels
+    hours: {mon-fri: "08:30-12:00, 13:00-17:30"}
+    holidays: {country: BE}
+processes:
+  sales: {name: Sales, calendar: be-office}
+  warehouse: {name: Warehouse, calendar: be-office}
+routes:
+  - id: pick-request
+    from: sales
+    kind: pick-request
+    to: warehouse
+    standard:
+      targets:
+        P1: {response: 15m, resolution: 2h}
+        P3: {response: 2h, resolution: 8h}
+"""
+
+
+class InvalidMap(ProblemError):
+    """422: a posted map has errors; `errors` lists each path and reason."""
+
+    status = 422
+    title = "Invalid process map"
+
+
+class UnsupportedMediaType(ProblemError):
+    """415: the body is not declared as YAML or plain text."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
+class PayloadTooLarge(ProblemError):
+    """413: the posted map is larger than `max_map_bytes`."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class RelationOut(BaseModel):
+    """A process at the other end of routes, and those routes with their standards."""
+
+    process: str
+    routes: list[RouteSpecV1]
+
+
+class ProcessDetail(BaseModel):
+    """A process with its calendar, direct suppliers and internal customers, and beyond."""
+
+    process: ProcessV1
+    calendar: CalendarV1
+    suppliers: list[RelationOut] = Field(description="processes that hand work to this one")
+    customers: list[RelationOut] = Field(description="internal customers: who receives its work")
+    upstream: list[str] = Field(description="every process whose work reaches this one")
+    downstream: list[str] = Field(description="every process that would feel it if this stopped")
+
+
+class StandardPreview(BaseModel):
+    """The version a route's standard would get if this map were put in force."""
+
+    route_id: str
+    change: Change
+    version: int
+    previous_version: int | None
+
+
+class MapSummary(BaseModel):
+    """A valid map: what it holds, and how it compares with the map in force."""
+
+    valid: bool = True
+    calendars: int
+    processes: int
+    routes: int
+    kinds: list[str]
+    compared_with_version: int | None = Field(
+        description="version of the map in force the standards were compared with (null: none)"
+    )
+    standards: list[StandardPreview]
+    removed_routes: list[str]
+
+
+def _relations(relations: list[Relation]) -> list[RelationOut]:
+    return [RelationOut(process=r.process, routes=list(r.routes)) for r in relations]
+
+
+@router.get("/map", response_model=ProcessMapV1)
+async def get_map(catalog: CatalogDep) -> ProcessMapV1:
+    """The process map in force: calendars, processes, routes with versioned standards."""
+    return catalog.map
+
+
+@router.get("/processes", response_model=list[ProcessV1])
+async def list_processes(catalog: CatalogDep) -> list[ProcessV1]:
+    """Every process (team, department, process step) in map order."""
+    return list(catalog.map.processes)
+
+
+@router.get("/processes/{process_id}", response_model=ProcessDetail)
+async def get_process(process_id: str, catalog: CatalogDep) -> ProcessDetail:
+    """A process and its internal-customer register: suppliers and customers, direct and not."""
+    process = catalog.processes.get(process_id)
+    if process is None:
+        raise NotFound(f"no process {process_id!r} in the map in force")
+    return ProcessDetail(
+        process=process,
+        calendar=catalog.calendars[process.calendar],
+        suppliers=_relations(catalog.suppliers(process_id)),
+        customers=_relations(catalog.customers(process_id)),
+        upstream=catalog.upstream(process_id),
+        downstream=catalog.downstream(process_id),
+    )
+
+
+@router.get("/routes", response_model=list[RouteSpecV1])
+async def list_routes(
+    catalog: CatalogDep,
+    from_process: Annotated[str | None, Query(alias="from", max_length=100)] = None,
+    to_process: Annotated[str | None, Query(alias="to", max_length=100)] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[RouteSpecV1]:
+    """Routes, optionally filtered by supplying process, receiving process and kind."""
+    return catalog.find_routes(from_process, to_process, kind)
+
+
+@router.get("/routes/{route_id}", response_model=RouteSpecV1)
+async def get_route(route_id: str, catalog: CatalogDep) -> RouteSpecV1:
+    """One route with its service standard (the version in force)."""
+    route = catalog.routes.get(route_id)
+    if route is None:
+        raise NotFound(f"no route {route_id!r} in the map in force")
+    return route
+
+
+_YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the process map as YAML text (the format of deploy/process-map.yaml)",
+        "content": {
+            media: {"schema": {"type": "string"}, "example": _EXAMPLE_MAP}
+            for media in ("application/yaml", "text/plain")
+        },
+    }
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"a process map may be at most {limit} bytes")
+    return bytes(body)
+
+
+@router.post(
+    "/map/validate",
+    response_model=MapSummary,
+    openapi_extra=_YAML_BODY,
+    responses={413: {"description": "Body too large"}, 415: {"description": "Not YAML"}},
+)
+async def validate_map(request: Request, state: StateDep, clock: ClockDep) -> MapSummary:
+    """Check a process map (YAML) without applying it: every error with its path, or a summary
+    with the standard versions it would get against the map in force."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in YAML_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"send the map as YAML text with Content-Type {' or '.join(YAML_MEDIA_TYPES[:1])} "
+            f"(or {', '.join(YAML_MEDIA_TYPES[1:])}); got {media or 'none'!r}"
+        )
+    raw = await _read_body(request, request.app.state.settings.max_map_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(
+            "the body is not UTF-8 text",
+            [FieldError(field="body", reason=f"not UTF-8 at byte {exc.start}")],
+        ) from None
+    try:
+        draft = parse_map_text(text)
+    except InvalidProcessMap as exc:
+        raise InvalidMap(
+            f"{len(exc.errors)} error(s); nothing was applied",
+            [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
+        ) from None
+    versioned = next_map(draft, state.current, now=clock.now(), source="validate")
+    return MapSummary(
+        calendars=len(draft.calendars),
+        processes=len(draft.processes),
+        routes=len(draft.routes),
+        kinds=sorted({r.kind for r in draft.routes}),
+        compared_with_version=state.current.version if state.current else None,
+        standards=[
+            StandardPreview(
+                route_id=s.route_id,
+                change=s.change,
+                version=s.version,
+                previous_version=s.previous_version,
+            )
+            for s in versioned.standards
+        ],
+        removed_routes=list(versioned.removed_routes),
+    )

@@ -1,0 +1,315 @@
+"""metrics' exposition: the fast families render what client_python would, in both formats,
+with exemplars in OpenMetrics; the service stages effects until their offsets are committed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import generate_latest as client_text
+from prometheus_client.openmetrics.exposition import generate_latest as client_openmetrics
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+from metrics import testing as b
+from metrics.adapters.exposition import CounterFamily, Exposition, HistogramFamily
+from metrics.adapters.instruments import Instruments
+from metrics.domain.catalog import Catalog
+from metrics.domain.effects import Exemplar
+from metrics.domain.pairs import PairMemory
+from metrics.domain.status import StatusBoard
+from metrics.handlers import MetricsService, Staging
+from metrics.main import create_app
+from metrics.settings import Settings
+from shared.clock import FakeClock
+from shared.kafka import ProcessedCounter, Rejected
+from shared.settings import KafkaSettings
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # as the service does
+
+PAIRS = [("sales", "warehouse"), ("hr", "payroll")]
+PROCESS_MAP = b.process_map(PAIRS, extra_processes=["it-l1"])
+
+
+def samples(text: str, openmetrics: bool) -> dict[tuple[str, frozenset[tuple[str, str]]], Sample]:
+    parse = parse_om if openmetrics else parse_text
+    return {
+        (s.name, frozenset(s.labels.items())): s for family in parse(text) for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """A sample's value in Prometheus text format, None when absent."""
+    found = samples(text, False).get((name, frozenset(labels.items())))
+    return None if found is None else float(found.value)
+
+
+def om_value(text: str, name: str, **labels: str) -> float | None:
+    """A sample's value in OpenMetrics format, None when absent."""
+    found = samples(text, True).get((name, frozenset(labels.items())))
+    return None if found is None else float(found.value)
+
+
+def filled_instruments() -> Instruments:
+    instruments = Instruments()
+    instruments.preinitialise(Catalog.from_map(PROCESS_MAP))
+    clock = ("sales", "warehouse", "P1", "response")
+    instruments.opened.inc(("sales", "warehouse", "P1"))
+    instruments.outcomes.inc((*clock, "missed"))
+    instruments.duration.observe(clock, 42.0, Exemplar("h-1", 1_772_442_000.0))
+    instruments.duration.observe(clock, 7200.0, Exemplar("h-2", 1_772_442_001.5))
+    instruments.usage.observe(clock, 1.0, Exemplar("h-2", 1_772_442_001.5))
+    instruments.satisfaction.observe(("hr", "payroll"), 5.0)
+    instruments.breach_delay.observe(("sla.decisions.v1", "0"), 0.02)
+    return instruments
+
+
+class _Families(Collector):
+    def __init__(self, instruments: Instruments) -> None:
+        self._instruments = instruments
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        for family in self._instruments.families:
+            yield from family.collect()
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_fast_families_render_exactly_what_client_python_renders(openmetrics: bool) -> None:
+    instruments = filled_instruments()
+    ours = Exposition(CollectorRegistry(), [instruments.render]).render(openmetrics).decode()
+    registry = CollectorRegistry()
+    registry.register(_Families(instruments))
+    theirs = (client_openmetrics if openmetrics else client_text)(registry).decode()
+    assert samples(ours, openmetrics) == samples(theirs, openmetrics)
+    assert len(samples(ours, openmetrics)) > 500
+    if openmetrics:
+        assert ours.endswith("# EOF\n") and ours.count("# EOF") == 1
+
+
+def test_exemplars_carry_the_handoff_id_in_openmetrics_only() -> None:
+    instruments = filled_instruments()
+    exposition = Exposition(CollectorRegistry(), [instruments.render])
+    om = exposition.render(openmetrics=True).decode()
+    bucket = samples(om, True)[
+        (
+            "handoff_duration_seconds_bucket",
+            frozenset(
+                {"from_team": "sales", "to_team": "warehouse", "priority": "P1",
+                 "milestone": "response", "le": "7200.0"}.items()
+            ),
+        )
+    ]  # fmt: skip
+    assert bucket.value == 2
+    assert bucket.exemplar is not None
+    assert bucket.exemplar.labels == {"handoff_id": "h-2"}
+    assert bucket.exemplar.value == 7200.0
+    assert bucket.exemplar.timestamp is not None
+    assert float(bucket.exemplar.timestamp) == 1_772_442_001.5
+    assert '# {handoff_id="h-1"} 42.0 1772442000.0' in om
+    assert "handoff_id" not in exposition.render(openmetrics=False).decode()
+
+
+def test_counters_are_named_for_each_format_and_no_created_series_appear() -> None:
+    family = CounterFamily("handoff_rework", "Rework.", ("from_team", "to_team"))
+    family.inc(("a", "b"))
+    family.inc(("a", "b"), 2)
+    text = b"".join(family.render(False)).decode()
+    om = b"".join(family.render(True)).decode()
+    assert "# TYPE handoff_rework_total counter" in text
+    assert "# TYPE handoff_rework counter" in om
+    assert 'handoff_rework_total{from_team="a",to_team="b"} 3.0' in text
+    assert "_created" not in text + om
+
+
+def test_a_changed_label_set_is_rerendered_and_the_others_reused() -> None:
+    family = HistogramFamily("h_seconds", "H.", ("k",), (1.0, 2.0))
+    for i in range(200):
+        family.observe((f"k{i}",), 0.5)
+    first = b"".join(family.render(False)).decode()
+    family.observe(("k150",), 1.5)
+    second = b"".join(family.render(False)).decode()
+    assert value(first, "h_seconds_bucket", k="k150", le="2.0") == 1
+    assert value(second, "h_seconds_bucket", k="k150", le="1.0") == 1
+    assert value(second, "h_seconds_bucket", k="k150", le="2.0") == 2
+    assert value(second, "h_seconds_sum", k="k150") == 2.0
+    assert value(second, "h_seconds_count", k="k149") == 1
+
+
+def test_label_values_and_help_are_escaped() -> None:
+    family = CounterFamily("x", 'Says "hi"\\n', ("k",))
+    family.inc(('a"b\\c\nd',))
+    for openmetrics in (False, True):
+        text = Exposition(CollectorRegistry(), [family.render]).render(openmetrics).decode()
+        name = "x_total"
+        read = om_value if openmetrics else value
+        assert read(text, name, k='a"b\\c\nd') == 1
+
+
+# --------------------------------------------------------------------------- service
+
+
+def service() -> tuple[MetricsService, CollectorRegistry]:
+    registry = CollectorRegistry()
+    svc = MetricsService(
+        Instruments(), StatusBoard(), PairMemory(100), Staging(), ProcessedCounter(registry)
+    )
+    svc.on_process_map(b"current", b.map_bytes(PROCESS_MAP))
+    return svc, registry
+
+
+P0, P1 = ("sla.decisions.v1", 0), ("sla.decisions.v1", 1)
+MET = ("sales", "warehouse", "P3", "resolution", "met")
+
+
+async def test_effects_are_exposed_only_after_their_partition_commits() -> None:
+    svc, _ = service()
+    svc.staging.begin(P0, {P0, P1})
+    await svc.handle(b.decision("met", "h1", "sales", "warehouse"))
+    await svc.handle(b.decision("met", "h2", "sales", "warehouse"))
+    assert svc.instruments.outcomes.value(MET) == 0
+    assert svc.staging.pending() == 2
+    svc.after_commit(P1)  # another partition's commit exposes nothing of P0
+    assert svc.instruments.outcomes.value(MET) == 0
+    svc.after_commit(P0)
+    assert svc.instruments.outcomes.value(MET) == 2
+    svc.after_commit(P0)  # applied once
+    assert svc.instruments.outcomes.value(MET) == 2
+
+
+async def test_a_failed_commit_keeps_effects_for_the_partitions_next_commit() -> None:
+    svc, _ = service()
+    svc.staging.begin(P0, {P0})
+    await svc.handle(b.decision("met", "h1", "sales", "warehouse"))
+    # no after_commit: the commit failed; the next batch of P0 commits past those offsets
+    svc.staging.begin(P0, {P0})
+    await svc.handle(b.decision("met", "h2", "sales", "warehouse"))
+    svc.after_commit(P0)
+    assert svc.instruments.outcomes.value(MET) == 2
+
+
+async def test_effects_of_a_revoked_partition_are_dropped_for_its_new_owner_to_count() -> None:
+    svc, _ = service()
+    svc.staging.begin(P0, {P0, P1})
+    await svc.handle(b.decision("met", "h1", "sales", "warehouse"))
+    svc.staging.begin(P1, {P1})  # P0 moved to another member before committing
+    svc.after_commit(P1)
+    svc.staging.begin(P0, {P0, P1})  # ...and came back later: its records replay
+    svc.after_commit(P0)
+    assert svc.instruments.outcomes.value(MET) == 0
+    assert svc.staging.pending() == 0
+
+
+async def test_the_same_event_staged_twice_counts_once() -> None:
+    svc, _ = service()
+    event = b.decision("met", "h1", "sales", "warehouse")
+    svc.staging.begin(P0, {P0})
+    await svc.handle(event)
+    await svc.handle(event)
+    svc.after_commit(P0)
+    assert svc.instruments.outcomes.value(MET) == 1
+
+
+async def test_an_unknown_process_is_rejected_as_invalid_and_never_becomes_a_label() -> None:
+    svc, _ = service()
+    svc.staging.begin(P0, {P0})
+    with pytest.raises(Rejected) as caught:
+        await svc.handle(b.decision("met", "h1", "sales", "ghost"))
+    assert caught.value.code == "unknown-process"
+    with pytest.raises(Rejected) as caught:
+        await svc.handle(b.rejected("h-never-seen"))
+    assert caught.value.code == "unknown-pair"
+    svc.after_commit(P0)
+    text = b"".join(svc.instruments.render(False)).decode()
+    assert "ghost" not in text
+
+
+async def test_rework_uses_the_pair_of_the_submission_or_of_the_status_table() -> None:
+    svc, _ = service()
+    svc.staging.begin(("handoff.routed.v1", 0), set())
+    await svc.handle(b.submitted("h1", "sales", "warehouse"))
+    await svc.handle(b.rejected("h1"))
+    svc.on_status(b"h2", b.status_bytes(b.status("hr", "payroll")))
+    await svc.handle(b.rejected("h2"))
+    await svc.handle(b.rated("h2", 3))
+    svc.after_commit(("handoff.routed.v1", 0))
+    assert svc.instruments.rework.value(("sales", "warehouse")) == 1
+    assert svc.instruments.rework.value(("hr", "payroll")) == 1
+    assert svc.instruments.satisfaction.snapshot(("hr", "payroll")) == ([0, 0, 1, 1, 1, 1], 3.0)
+
+
+async def test_breach_detection_delay_is_labelled_by_the_partition_it_came_from() -> None:
+    svc, _ = service()
+    svc.staging.begin(P1, {P1})
+    deadline = b.T0 - timedelta(milliseconds=30)
+    await svc.handle(b.decision("missed", "h1", "sales", "warehouse", deadline=deadline))
+    svc.after_commit(P1)
+    counts, total = svc.instruments.breach_delay.snapshot(("sla.decisions.v1", "1")) or ([], 0)
+    assert counts[-1] == 1 and total == pytest.approx(0.03)
+
+
+def test_process_map_preinitialises_every_combination_and_bad_records_count_invalid() -> None:
+    svc, registry = service()
+    ins = svc.instruments
+    assert ins.opened.value(("hr", "payroll", "P4")) == 0
+    assert ins.outcomes.value(("hr", "payroll", "P1", "response", "missed")) == 0
+    assert ins.retractions.value(("hr", "payroll", "P1", "response", "missed")) == 0
+    assert ins.duration.snapshot(("hr", "payroll", "P1", "resolution")) == ([0] * 15, 0.0)
+    assert ins.outcomes.value(("hr", "payroll", "P1", "delivery", "met")) is None  # no target
+    assert ins.opened.value(("it-l1", "sales", "P1")) is None  # not a pair of the map
+    assert len(ins.outcomes) == 2 * 4 * 2 * 2  # pairs x priorities x milestones x outcomes
+
+    svc.on_process_map(b"current", b'{"version": "nope"}')
+    svc.on_status(b"h9", b.status_bytes(b.status("hr", "payroll")))
+    svc.on_status(b"h9", b'{"broken": true}')
+    assert svc.catalog.version == 1
+    assert svc.board.pair_of("h9") is None  # an unreadable row is dropped, not kept stale
+    text = client_text(registry).decode()
+    assert value(text, "handoff_events_processed_total", topic="routing.processmap.v1",
+                 event_type="processmap", result="invalid") == 1  # fmt: skip
+    assert value(text, "handoff_events_processed_total", topic="sla.status.v1",
+                 event_type="sla.status", result="invalid") == 1  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the app
+
+
+async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_now() -> None:
+    clock = FakeClock(b.T0)
+    app = create_app(Settings(kafka=KafkaSettings(topic_prefix="unit.")), clock)
+    svc: MetricsService = app.state.service
+    svc.on_process_map(b"current", b.map_bytes(PROCESS_MAP))
+    deadline = b.T0 + timedelta(hours=1)
+    row = b.status("sales", "warehouse", priority="P2",
+                   clocks=[("resolution", "running", None, deadline)])  # fmt: skip
+    svc.on_status(b"h1", b.status_bytes(row))
+    labels = {"from_team": "sales", "to_team": "warehouse", "priority": "P2"}
+    clock_labels = {**labels, "milestone": "resolution"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+        text = (await client.get("/metrics")).text
+        assert value(text, "handoff_open_items", **labels) == 1
+        assert value(text, "handoff_overdue_items", **clock_labels) == 0
+        assert value(text, "handoff_oldest_overdue_deadline_timestamp_seconds",
+                     **clock_labels) is None  # fmt: skip
+        assert value(text, "handoff_target_seconds", **clock_labels) == 8 * 3600
+        assert value(text, "handoff_slo_objective_ratio", from_team="sales",
+                     to_team="warehouse", milestone="resolution") == 0.95  # fmt: skip
+
+        clock.advance(timedelta(hours=2))
+        response = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert response.headers["content-type"].startswith("application/openmetrics-text")
+        om = response.text
+        assert om_value(om, "handoff_overdue_items", **clock_labels) == 1
+        oldest = om_value(om, "handoff_oldest_overdue_deadline_timestamp_seconds", **clock_labels)
+        assert oldest == deadline.timestamp()
+
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503  # no Kafka in a unit test: tables never caught up
+        assert (await client.get("/health/live")).status_code == 200
+        assert "/metrics" in (await client.get("/openapi.json")).json()["paths"]
