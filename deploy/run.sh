@@ -36,7 +36,9 @@ wait_ready() {
 
 start() {
   mkdir -p "$LOGS"
-  KAFKA_PORT="$KAFKA_PORT" deploy/kafka/kafka.sh start >/dev/null
+  if ! KAFKA_PORT="$KAFKA_PORT" deploy/kafka/kafka.sh start >"$LOGS/kafka-start.log" 2>&1; then
+    tail -n 40 "$LOGS/kafka-start.log" >&2; exit 1
+  fi
   echo "[run] Kafka 127.0.0.1:$KAFKA_PORT; topics:"
   BATON_KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" "$BIN/python" -m shared.admin topics
   for entry in "${SERVICES[@]}"; do

@@ -8,6 +8,12 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+
+from metrics import testing as b
+from metrics.handlers import MetricsService
+from shared.settings import KafkaSettings
+from shared.topics import Stream
+from support import wait_for
 from test_metrics_service import (
     PAIRS,
     Samples,
@@ -19,12 +25,6 @@ from test_metrics_service import (
     wait_ready,
     write_records,
 )
-
-from metrics import testing as b
-from metrics.handlers import MetricsService
-from shared.settings import KafkaSettings
-from shared.topics import Stream
-from support import wait_for
 
 pytestmark = pytest.mark.kafka
 

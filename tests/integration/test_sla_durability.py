@@ -13,8 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from routed import event, route
 
+from routed import event, route
 from shared.contracts import Priority
 from shared.events import Envelope
 from shared.kafka import Outbound, Publisher, ensure_topics

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from routed import event, minutes, route
 
+from routed import event, minutes, route
 from shared.clock import FakeClock
 from shared.contracts import RouteV1
 from shared.events import Envelope
