@@ -55,7 +55,7 @@ class Book:
         self.handoffs: dict[str, Handoff] = {}
         self.standards: dict[str, ServiceStandardV1] = {}
         self._calendars: dict[str, BusinessCalendar] = {}
-        self._heads: dict[Head, Head] = {}
+        self._heads: dict[tuple[str, str, str, str], Head] = {}
         self._heap: list[tuple[int, str]] = []
         self._retention = retention_us
         self._orphan_retention = orphan_retention_us
@@ -75,9 +75,13 @@ class Book:
         self._calendars[key] = calendar_for(standard.calendar)
         return True
 
-    def intern(self, head: Head) -> Head:
-        """The one shared Head object equal to `head`."""
-        return self._heads.setdefault(head, head)
+    def head(self, kind: str, from_process: str, to_process: str, standard: str) -> Head:
+        """The one shared Head of a route and standard (a million handoffs share a few)."""
+        key = (kind, from_process, to_process, standard)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = Head(*key)
+        return head
 
     def apply(self, incoming: Incoming, now: int) -> Step | None:
         """Record an event and re-evaluate its handoff; None for a duplicate."""
@@ -88,7 +92,8 @@ class Book:
         if opening is not None:
             if incoming.standard is not None:
                 self.learn(incoming.standard, opening.head.standard_key)
-            interned = self.intern(opening.head)
+            h = opening.head
+            interned = self.head(h.kind, h.from_process, h.to_process, h.standard_key)
             if interned is not opening.head:
                 opening = Opening(interned, opening.case_id, opening.priority, opening.due)
         if not handoff.add(incoming.fact, opening):

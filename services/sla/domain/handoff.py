@@ -132,11 +132,9 @@ class Handoff:
         """The facts as stored (for the changelog)."""
         return self._facts
 
-    def restore(self, packed: bytes, opening: Opening | None) -> None:
-        """Set facts and head from the changelog."""
+    def restore(self, packed: bytes) -> None:
+        """Set the packed facts read back from the changelog."""
         self._facts = packed
-        if opening is not None:
-            self._open(opening)
 
     def _open(self, opening: Opening) -> None:
         self.head = opening.head

@@ -1,0 +1,366 @@
+"""sla benchmarks: memory per open handoff, state rebuild, breach-detection delay, throughput.
+
+    .venv/bin/python bench/bench_sla.py [memory|rebuild|breach|throughput|all] [--n N]
+
+Figures for SPEC section 6: 1,000,000 open handoffs in <= 0.5 GB; a missed decision within
+150 ms (p99) of its deadline under load; rebuild <= 10 s per million open handoffs. Kafka parts
+run against a real broker started here (port 19492) unless BATON_BENCH_BOOTSTRAP is set.
+Prints its figures; asserts nothing (machines here are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+
+from routed import event, route  # noqa: E402
+from shared.clock import SystemClock  # noqa: E402
+from shared.contracts import CalendarV1, ClockTargetsV1, Priority, ServiceStandardV1  # noqa: E402
+from shared.events import Envelope  # noqa: E402
+from shared.kafka import client_options, ensure_topics  # noqa: E402
+from shared.settings import KafkaSettings  # noqa: E402
+from shared.topics import Stream  # noqa: E402
+from sla.adapters import changelog  # noqa: E402
+from sla.adapters.engine import EngineMetrics, PartitionWorker, SlaEngine  # noqa: E402
+from sla.domain.book import Book, Incoming, standard_key  # noqa: E402
+from sla.domain.calendar import to_us  # noqa: E402
+from sla.domain.facts import Fact, FactType  # noqa: E402
+from sla.domain.handoff import Head, Opening  # noqa: E402
+from support import Broker, fresh_settings  # noqa: E402
+
+US = 1_000_000
+OFFICE = CalendarV1(
+    id="be-office",
+    timezone="Europe/Brussels",
+    hours={"mon-fri": ("08:30-12:00", "13:00-17:30")},
+    holidays={"country": "BE"},
+)
+
+
+def office_standard() -> ServiceStandardV1:
+    targets = {
+        Priority.P1: ClockTargetsV1(response="15m", resolution="4h"),
+        Priority.P2: ClockTargetsV1(response="30m", resolution="8h"),
+        Priority.P3: ClockTargetsV1(response="2h", resolution="16h"),
+        Priority.P4: ClockTargetsV1(response="8h", resolution="40h"),
+    }
+    return ServiceStandardV1(route_id="incident-apps", version=3, calendar=OFFICE, targets=targets)
+
+
+def open_handoffs(n: int, now: int):  # type: ignore[no-untyped-def]
+    """n realistic open handoffs: uuid ids, unique case ids, submitted in the last hours."""
+    std = office_standard()
+    head = Head("incident", "service-desk", "it-l2-apps", standard_key(std))
+    priorities = list(Priority)
+    for i in range(n):
+        fact = Fact(now - (i % 7200) * US, FactType.SUBMITTED, str(uuid.uuid4()))
+        opening = Opening(head, f"INC-{1_000_000 + i}", priorities[i % 4], None)
+        yield Incoming(str(uuid.uuid4()), fact, opening, std)
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_memory(n: int) -> None:
+    """Memory of n open handoffs held by one partition book (the sla instance's state)."""
+    if os.environ.get("BATON_BENCH_CHILD") != "memory":
+        # A fresh process, so the RSS figure is the state's and not an earlier bench's.
+        env = {**os.environ, "BATON_BENCH_CHILD": "memory"}
+        subprocess.run([sys.executable, __file__, "memory", "--n", str(n)], env=env, check=True)
+        return
+    now = to_us(datetime.now(UTC))
+    # Bytes per handoff from tracemalloc on a sample (tracemalloc's own bookkeeping would
+    # inflate the RSS of a full run), then the full run without it for the process RSS.
+    sample = min(n, 100_000)
+    book = Book(86400 * US, 86400 * US)
+    tracemalloc.start()
+    for incoming in open_handoffs(sample, now):
+        book.apply(incoming, now)
+    traced, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_handoff = traced / sample
+    del book
+    gc.collect()
+    base_rss = rss_mb()
+    book = Book(86400 * US, 86400 * US)
+    started = time.perf_counter()
+    for incoming in open_handoffs(n, now):
+        book.apply(incoming, now)
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    grown = rss_mb() - base_rss
+    print(f"memory: {n:,} open handoffs held by one sla instance (business-calendar route)")
+    print(f"  Python heap per handoff   {per_handoff:6.0f} B (tracemalloc, {sample:,} sample)")
+    print(
+        f"  process RSS growth        {grown:6.0f} MiB = {grown * 2**20 / n:.0f} B per handoff;"
+        f" whole process {rss_mb():.0f} MiB (target <= 0.5 GB per million)"
+    )
+    print(
+        f"  apply                     {elapsed / n * 1e6:6.1f} us per submitted event "
+        f"({n / elapsed:,.0f}/s, domain only)"
+    )
+
+
+async def produce(
+    kafka: KafkaSettings, records: list[tuple[str, bytes, bytes, int | None]]
+) -> None:
+    producer = AIOKafkaProducer(
+        acks="all", linger_ms=20, max_batch_size=1 << 20, **client_options(kafka)
+    )
+    await producer.start()
+    try:
+        futures = []
+        for topic, key, value, partition in records:
+            futures.append(await producer.send(topic, value, key=key, partition=partition))
+            if len(futures) >= 20000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def bench_rebuild(bootstrap: str, n: int) -> None:
+    """Time to rebuild one partition's state from a changelog of n open handoffs."""
+    kafka = fresh_settings(bootstrap, partitions=1)
+    await ensure_topics(kafka)
+    topic = kafka.topics.name(Stream.SLA_STATE)
+    now = to_us(datetime.now(UTC))
+    book = Book(86400 * US, 86400 * US)
+    records: list[tuple[str, bytes, bytes, int | None]] = []
+    std = office_standard()
+    key, value = changelog.standard_record(std, standard_key(std))
+    records.append((topic, key, value, 0))
+    started = time.perf_counter()
+    for incoming in open_handoffs(n, now):
+        step = book.apply(incoming, now)
+        assert step is not None
+        records.append((topic, incoming.handoff_id.encode(), changelog.encode(step.handoff), 0))
+        del book.handoffs[incoming.handoff_id]
+    size = sum(len(r[2]) for r in records)
+    print(
+        f"rebuild: {n:,} changelog records ({size / 2**20:.0f} MiB) built in "
+        f"{time.perf_counter() - started:.1f}s; producing..."
+    )
+    started = time.perf_counter()
+    await produce(kafka, records)
+    print(f"  produced in {time.perf_counter() - started:.1f}s")
+    del records
+    gc.collect()
+    worker = PartitionWorker(
+        TopicPartition(kafka.topics.name(Stream.ROUTED), 0),
+        kafka=kafka,
+        group=kafka.group("sla"),
+        clock=SystemClock(),
+        metrics=EngineMetrics(__import__("prometheus_client").CollectorRegistry()),
+        retention_us=86400 * US,
+        orphan_retention_us=86400 * US,
+    )
+    await worker.start()
+    restored = len(worker.book)
+    seconds = worker.restore_seconds
+    await worker.stop()
+    print(
+        f"  restored {restored:,} handoffs in {seconds:.2f}s "
+        f"= {seconds / restored * 1e6:.2f} s per million (target <= 10 s)"
+    )
+
+
+async def bench_breach(bootstrap: str, n: int, load_rate: int, partitions: int = 6) -> None:
+    """Delay from deadlines to their missed decisions being readable on Kafka, under load."""
+    kafka = fresh_settings(bootstrap, partitions=partitions)
+    await ensure_topics(kafka)
+    registry = __import__("prometheus_client").CollectorRegistry()
+    engine = SlaEngine(
+        kafka=kafka,
+        clock=SystemClock(),
+        registry=registry,
+        group=kafka.group("sla"),
+        retention_us=3600 * US,
+        orphan_retention_us=3600 * US,
+    )
+    routed = kafka.topics.name(Stream.ROUTED)
+    fast = route(response="60s", resolution="1h", warnings=(), route_id="bench-fast")
+    slow = route(response="4h", resolution="8h", warnings=(), route_id="bench-slow")
+    now = datetime.now(UTC)
+    window_start, window = 25.0, 20.0
+    # n handoffs whose response deadlines fall evenly in [now+25s, now+45s].
+    due = [
+        event(
+            "submitted",
+            f"due-{i}",
+            now - timedelta(seconds=60) + timedelta(seconds=window_start + window * i / n),
+            via=fast,
+        )
+        for i in range(n)
+    ]
+    await produce(kafka, [(routed, e.key.encode(), e.to_bytes(), None) for e in due])
+    await engine.start()
+    consumer = AIOKafkaConsumer(
+        kafka.topics.name(Stream.DECISIONS),
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+        **client_options(kafka),
+    )
+    await consumer.start()
+    delays: list[float] = []
+
+    async def watch() -> None:
+        while len(delays) < n:
+            batches = await consumer.getmany(timeout_ms=50)
+            seen = datetime.now(UTC)
+            for records in batches.values():
+                for record in records:
+                    env = Envelope.from_bytes(record.value)
+                    if env.event_type == "sla.missed" and env.key.startswith("due-"):
+                        deadline = env.payload.deadline  # type: ignore[attr-defined]
+                        delays.append((seen - deadline).total_seconds() * 1000)
+
+    async def load() -> None:
+        # Steady background load while the deadlines pass: new handoffs and their events.
+        producer = AIOKafkaProducer(acks="all", linger_ms=2, **client_options(kafka))
+        await producer.start()
+        sent, t0 = 0, time.perf_counter()
+        try:
+            while len(delays) < n and time.perf_counter() - t0 < window_start + window + 30:
+                i = sent
+                kind = ("submitted", "accepted", "completed")[i % 3]
+                hid = f"load-{i // 3}"
+                env = event(kind, hid, datetime.now(UTC), via=slow if kind == "submitted" else None)
+                await producer.send(routed, env.to_bytes(), key=hid.encode())
+                sent += 1
+                ahead = sent / load_rate - (time.perf_counter() - t0)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        finally:
+            await producer.stop()
+        print(f"  background load: {sent:,} events at {sent / (time.perf_counter() - t0):.0f}/s")
+
+    await asyncio.wait_for(asyncio.gather(watch(), load()), timeout=window_start + window + 90)
+    await consumer.stop()
+    await engine.stop()
+    delays.sort()
+
+    def pct(p: float) -> float:
+        return delays[min(len(delays) - 1, int(p / 100 * len(delays)))]
+
+    print(
+        f"breach detection: {len(delays):,} deadlines over {window:.0f}s "
+        f"({n / window:.0f}/s), {partitions} partitions, under {load_rate} events/s"
+    )
+    print(
+        f"  deadline -> missed decision readable on Kafka: p50 {pct(50):.0f} ms  "
+        f"p95 {pct(95):.0f} ms  p99 {pct(99):.0f} ms  max {delays[-1]:.0f} ms "
+        f"(target p99 <= 150 ms)"
+    )
+
+
+async def bench_throughput(bootstrap: str, handoffs: int) -> None:
+    """Drain a backlog of routed events: events/s and decisions/s of one instance."""
+    kafka = fresh_settings(bootstrap, partitions=6)
+    await ensure_topics(kafka)
+    routed = kafka.topics.name(Stream.ROUTED)
+    base = datetime.now(UTC) - timedelta(days=2)
+    events: list[Envelope] = []
+    for i in range(handoffs):
+        t = base + timedelta(seconds=i)
+        hid = f"t-{i}"
+        events += [
+            event("submitted", hid, t, priority=Priority.P2),
+            event("accepted", hid, t + timedelta(minutes=5 + i % 60)),
+            event("completed", hid, t + timedelta(minutes=90 + i % 300)),
+        ]
+    await produce(kafka, [(routed, e.key.encode(), e.to_bytes(), None) for e in events])
+    registry = __import__("prometheus_client").CollectorRegistry()
+    engine = SlaEngine(
+        kafka=kafka,
+        clock=SystemClock(),
+        registry=registry,
+        group=kafka.group("sla"),
+        retention_us=30 * 86400 * US,
+        orphan_retention_us=86400 * US,
+    )
+    started = time.perf_counter()
+    await engine.start()
+    consumer = engine
+    while True:
+        await asyncio.sleep(0.5)
+        c = consumer._consumer
+        if c is None or not c.assignment() or len(engine.workers) < 6:
+            continue
+        done = True
+        for tp in c.assignment():
+            high = c.highwater(tp)
+            if high is None or (await c.committed(tp) or 0) < high:
+                done = False
+        if done:
+            break
+    elapsed = time.perf_counter() - started
+    decisions = sum(
+        s.value
+        for m in registry.collect()
+        if m.name == "handoff_sla_decisions"
+        for s in m.samples
+        if s.name.endswith("_total")
+    )
+    await engine.stop()
+    print(
+        f"throughput: {len(events):,} routed events drained in {elapsed:.1f}s "
+        f"(incl. group join) = {len(events) / elapsed:,.0f} events/s, "
+        f"{decisions / elapsed:,.0f} decisions/s ({decisions:,.0f} decisions)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["memory", "rebuild", "breach", "throughput", "all"],
+    )
+    parser.add_argument("--n", type=int, default=None)
+    args = parser.parse_args()
+    if args.what == "memory":
+        bench_memory(args.n or 1_000_000)
+        return
+    bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
+    broker = None
+    if bootstrap is None:
+        broker = Broker(19492, "bench")
+        broker.clean()
+        broker.start()
+        bootstrap = broker.bootstrap
+    try:
+        if args.what in ("all",):
+            bench_memory(args.n or 1_000_000)
+        if args.what in ("rebuild", "all"):
+            asyncio.run(bench_rebuild(bootstrap, args.n or 1_000_000))
+        if args.what in ("throughput", "all"):
+            asyncio.run(bench_throughput(bootstrap, (args.n or 10_000)))
+        if args.what in ("breach", "all"):
+            asyncio.run(bench_breach(bootstrap, args.n or 5_000, load_rate=500))
+    finally:
+        if broker is not None:
+            broker.clean()
+
+
+if __name__ == "__main__":
+    main()
