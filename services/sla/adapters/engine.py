@@ -45,7 +45,6 @@ from shared.kafka import (
     client_options,
     decode,
     failure_headers,
-    headers_of,
 )
 from shared.settings import KafkaSettings
 from shared.topics import Stream, Topics
@@ -53,7 +52,7 @@ from sla.adapters import changelog
 from sla.domain.book import Book, Step
 from sla.domain.calendar import from_us, to_us
 from sla.domain.handoff import DecisionKind, Handoff
-from sla.handlers import StandardKeys, decision_envelope, incoming_from, status_row
+from sla.handlers import StandardKeys, decision_event, incoming_from, status_row
 
 log = logging.getLogger(__name__)
 
@@ -299,20 +298,15 @@ class PartitionWorker:
         batch.processed.append((record.topic, "unknown", "invalid"))
 
     def _write_step(self, step: Step, now: int, cause: Envelope | None, batch: Batch) -> None:
+        decisions_topic = self._topics.name(Stream.DECISIONS)
         for decision in step.decisions:
-            envelope = decision_envelope(
+            encoded = decision_event(
                 step, decision, self.book, now, cause.event_id if cause else None
             )
             batch.records.append(
-                (
-                    self._topics.name(Stream.DECISIONS),
-                    envelope.key.encode(),
-                    envelope.to_bytes(),
-                    headers_of(envelope),
-                    None,
-                )
+                (decisions_topic, encoded.key, encoded.value, encoded.headers, None)
             )
-            batch.decision_types.append(envelope.event_type)
+            batch.decision_types.append(encoded.event_type)
             if decision.kind is DecisionKind.MISSED:
                 batch.deadlines_missed.append(decision.at)
         key, status = status_row(step, self.book)

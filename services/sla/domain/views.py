@@ -1,13 +1,12 @@
-"""Read models of a handoff's clocks: the public status row and the details the API shows."""
+"""Read models of a handoff's clocks for the API: which clock puts a handoff in a list view."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from shared.events import ClockStatusV1, HandoffState, HandoffStatusV1, Outcome
+from shared.events import HandoffState, Outcome
 from sla.domain.calendar import from_us
 from sla.domain.clocks import ClockView, Evaluation
-from sla.domain.handoff import Handoff
 
 US = 1_000_000
 
@@ -15,40 +14,6 @@ US = 1_000_000
 def optional_time(value: int | None) -> datetime | None:
     """Microseconds since the epoch as a UTC datetime, None stays None."""
     return None if value is None else from_us(value)
-
-
-def status_of(
-    handoff: Handoff, evaluation: Evaluation, route_id: str, version: int
-) -> HandoffStatusV1:
-    """The status row other services materialise (metrics' open and overdue gauges)."""
-    head = handoff.head
-    assert head is not None
-    return HandoffStatusV1.model_validate(
-        {
-            "case_id": handoff.case_id,
-            "kind": head.kind,
-            "from": head.from_process,
-            "to": head.to_process,
-            "priority": evaluation.priority,
-            "state": evaluation.state,
-            "route_id": route_id,
-            "standard_version": version,
-            "clocks": [
-                ClockStatusV1(
-                    clock=c.name,
-                    cycle=c.cycle,
-                    stage=c.stage,
-                    outcome=c.outcome,
-                    started_at=from_us(c.start),
-                    deadline=optional_time(c.deadline),
-                    stopped_at=optional_time(c.stop if c.stop is not None else c.void_at),
-                    target_seconds=c.target / US,
-                )
-                for c in evaluation.clocks
-            ],
-            "as_of": from_us(evaluation.now),
-        }
-    )
 
 
 def listed_clock(evaluation: Evaluation, view: str, now: int) -> ClockView | None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, printing its figures. Starts one broker for them (port 19492).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="$ROOT/.venv/bin/python"
+export KAFKA_PORT=19492 KAFKA_CONTROLLER_PORT=19493 KAFKA_DATA_DIR="$ROOT/.run/kafka-bench-19492"
+deploy/kafka/kafka.sh clean >/dev/null 2>&1 || true
+deploy/kafka/kafka.sh start >/dev/null 2>&1
+trap 'deploy/kafka/kafka.sh clean >/dev/null 2>&1 || true' EXIT
+export BATON_BENCH_BOOTSTRAP="127.0.0.1:19492"
+quiet() { grep -v -e "Coordinator" -e "retrying" -e "^$" || true; }
+
+echo "== sla: memory per open handoff"; "$PY" bench/bench_sla.py memory --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
+echo "== sla: state rebuild";           "$PY" bench/bench_sla.py rebuild --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
+echo "== sla: throughput";              "$PY" bench/bench_sla.py throughput --n 10000 2>&1 | quiet
+echo "== sla: breach detection";        "$PY" bench/bench_sla.py breach --n 5000 2>&1 | quiet
+echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
