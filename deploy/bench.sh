@@ -10,9 +10,14 @@ deploy/kafka/kafka.sh start >/dev/null 2>&1
 trap 'deploy/kafka/kafka.sh clean >/dev/null 2>&1 || true' EXIT
 export BATON_BENCH_BOOTSTRAP="127.0.0.1:19492"
 quiet() { grep -v -e "Coordinator" -e "retrying" -e "^$" || true; }
+command -v wrk >/dev/null 2>&1 || {  # a C load generator, so intake's figure is intake's
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null 2>&1 \
+    || echo "(wrk not installable: intake single-event figure skipped)"
+}
 
 echo "== sla: memory per open handoff"; "$PY" bench/bench_sla.py memory --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
 echo "== sla: state rebuild";           "$PY" bench/bench_sla.py rebuild --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
 echo "== sla: throughput";              "$PY" bench/bench_sla.py throughput --n 10000 2>&1 | quiet
 echo "== sla: breach detection";        "$PY" bench/bench_sla.py breach --n 5000 2>&1 | quiet
 echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
+echo "== intake and end to end";        "$PY" bench/bench_flow.py 2>&1 | quiet

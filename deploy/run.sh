@@ -46,7 +46,8 @@ start() {
     if alive "$name"; then echo "[run] $name already running"; continue; fi
     # shellcheck disable=SC2046
     env $(env_for "$name" "$port") nohup "$BIN/uvicorn" --factory "$name.main:create_app" \
-      --host 127.0.0.1 --port "$port" --log-level warning >"$LOGS/$name.log" 2>&1 &
+      --host 127.0.0.1 --port "$port" --log-level warning --no-access-log \
+      >"$LOGS/$name.log" 2>&1 &
     echo $! >"$RUN/$name.pid"
   done
   for entry in "${SERVICES[@]}"; do wait_ready "${entry%%:*}" "${entry##*:}"; done

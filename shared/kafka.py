@@ -128,7 +128,7 @@ class Publisher:
     def __init__(self, kafka: KafkaSettings, client_id: str, **producer_options: Any) -> None:
         self._kafka = kafka
         self._client_id = client_id
-        self._options = {"linger_ms": 2, **producer_options}
+        self._options = {"linger_ms": 0, **producer_options}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._started = asyncio.Event()

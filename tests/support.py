@@ -178,6 +178,7 @@ class ServiceProcess:
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--no-access-log",
             ],
             env=self.env,
             stdout=out,

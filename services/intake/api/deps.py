@@ -32,7 +32,7 @@ class KeyRing:
         return Caller(name=key.name, processes=frozenset(key.processes), admin=key.admin)
 
 
-def current_caller(
+async def current_caller(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Caller:
     """The caller named by `Authorization: Bearer <key>`; 401 otherwise."""
@@ -49,7 +49,7 @@ def current_caller(
     return caller
 
 
-def intake(request: Request) -> Intake:
+async def intake(request: Request) -> Intake:
     """The intake use cases of this app."""
     service: Intake = request.app.state.intake
     return service
