@@ -96,8 +96,30 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec] | None 
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
             log.info("created topics %s", [t.name for t in new])
+            await _until_led(admin, {s.name: s.partitions for s in wanted})
     finally:
         await admin.close()
+
+
+async def _until_led(admin: AIOKafkaAdminClient, wanted: dict[str, int], within: float = 30.0):
+    """Wait until every topic shows all its partitions with a leader: creation returns before
+    the metadata has spread, and a client arriving in between would see no partitions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        described = await admin.describe_topics(list(wanted))
+        ready = {
+            d["topic"]
+            for d in described
+            if d.get("error_code", 0) == 0
+            and len(d["partitions"]) == wanted.get(d["topic"], -1)
+            and all(p["leader"] >= 0 for p in d["partitions"])
+        }
+        if ready >= set(wanted):
+            return
+        if loop.time() > deadline:
+            raise KafkaUnavailable(f"topics not ready after {within}s: {set(wanted) - ready}")
+        await asyncio.sleep(0.1)
 
 
 def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,16 @@ class PartitionWorker:
         self._armed: int | None = None
         self.restored = 0
         self.restore_seconds = 0.0
+        # Records handed over by the fetch loop, processed by this worker's own pump: the
+        # fetch loop never waits for a transaction, and what arrives during one is committed
+        # together in the next (natural batching, no head-of-line blocking across partitions).
+        self._inbox: list[ConsumerRecord[bytes, bytes]] = []
+        self._next_offset: int | None = None
+        self._arrived = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self.rewind: Callable[[TopicPartition], Awaitable[int]] | None = None
+        self.drained: Callable[[TopicPartition], None] | None = None
+        self.max_per_transaction = 1000
 
     @property
     def _changelog(self) -> TopicPartition:
@@ -157,18 +167,61 @@ class PartitionWorker:
         await self._open_producer()
         await self._restore()
         self._timer = asyncio.create_task(self._run_timer(), name=f"sla-timer-{self.tp}")
+        self._pump = asyncio.create_task(self._run_pump(), name=f"sla-pump-{self.tp}")
 
     async def stop(self) -> None:
-        """Let the transaction in hand finish, then close."""
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+        """Let the transaction in hand finish, then close. Records still in the inbox are
+        not committed: the partition's next owner reads them again."""
         async with self._lock:
+            for task in (self._timer, self._pump):
+                if task is not None:
+                    task.cancel()
+            for task in (self._timer, self._pump):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self._inbox.clear()
             if self._producer is not None:
                 with contextlib.suppress(Exception):
                     await self._producer.stop()
                 self._producer = None
+
+    def offer(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> int:
+        """Hand over fetched records (in offset order); returns the backlog length.
+
+        After a failed transaction the consumer is rewound to the committed offset: records
+        fetched before the rewind that do not continue where the state stands are dropped
+        (they come again), so nothing is skipped and nothing applied twice.
+        """
+        if self._next_offset is not None:
+            records = [r for r in records if r.offset >= self._next_offset]
+            if records and records[0].offset != self._next_offset:
+                return len(self._inbox)
+        if records:
+            self._inbox.extend(records)
+            self._next_offset = records[-1].offset + 1
+            self._arrived.set()
+        return len(self._inbox)
+
+    async def _run_pump(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._inbox:
+                batch = self._inbox[: self.max_per_transaction]
+                del self._inbox[: len(batch)]
+                try:
+                    await self.process(batch)
+                except ProducerFenced:
+                    return  # a newer owner has this partition; the rebalance revokes ours
+                except TransactionFailed as exc:
+                    log.warning("partition %s: transaction failed (%s); rebuilding", self.tp, exc)
+                    self._inbox.clear()
+                    await self.reset()
+                    self._next_offset = await self.rewind(self.tp) if self.rewind else None
+                    break
+            if self.drained is not None:
+                self.drained(self.tp)
 
     async def reset(self) -> None:
         """After a failed transaction: new producer (aborts the open transaction), state
@@ -401,6 +454,7 @@ class SlaEngine:
         retention_us: int,
         orphan_retention_us: int,
         max_records: int = 200,
+        max_backlog: int = 5000,
     ) -> None:
         self._kafka = kafka
         self._clock = clock
@@ -408,6 +462,7 @@ class SlaEngine:
         self._retention = retention_us
         self._orphan_retention = orphan_retention_us
         self._max_records = max_records
+        self._max_backlog = max_backlog
         self.metrics = EngineMetrics(registry)
         self.workers: dict[TopicPartition, PartitionWorker] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -467,29 +522,36 @@ class SlaEngine:
         self._consumer = await self._connect()
         while not self._stopping:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
-            if batches:
-                await asyncio.gather(*(self._process(tp, recs) for tp, recs in batches.items()))
+            for tp, records in batches.items():
+                self._hand_over(tp, records)
 
-    async def _process(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]):
+    def _hand_over(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
         if not records:
             return
         worker = self.workers.get(tp)
         if worker is None:
             # Fetched before its worker was ready (or after it left): never drop records --
             # rewind so they are fetched again once a worker owns the partition.
-            if self._consumer is not None and tp in self._consumer.assignment():
-                self._consumer.seek(tp, records[0].offset)
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
             return
-        try:
-            await worker.process(records)
-        except TransactionFailed as exc:
-            log.warning("partition %s: transaction failed (%s); rebuilding", tp, exc)
-            await worker.reset()
-            assert self._consumer is not None
-            committed = await self._consumer.committed(tp)
-            self._consumer.seek(tp, committed or 0)
-        except ProducerFenced:
-            self.workers.pop(tp, None)
+        if worker.offer(records) > self._max_backlog and tp in consumer.assignment():
+            consumer.pause(tp)  # backpressure: resumed when the worker has drained its inbox
+
+    def _drained(self, tp: TopicPartition) -> None:
+        consumer = self._consumer
+        if consumer is not None and tp in consumer.assignment() and tp in consumer.paused():
+            consumer.resume(tp)
+
+    async def _rewind(self, tp: TopicPartition) -> int:
+        """Seek a partition back to its committed offset (after a failed transaction)."""
+        assert self._consumer is not None
+        committed = await self._consumer.committed(tp) or 0
+        if tp in self._consumer.assignment():
+            self._consumer.seek(tp, committed)
+        return committed
 
     async def assigned(self, partitions: Iterable[TopicPartition]) -> None:
         """Start a worker (fence, restore) for each newly assigned partition."""
@@ -511,6 +573,8 @@ class SlaEngine:
         ]
         await asyncio.gather(*(w.start() for w in workers))
         for worker in workers:
+            worker.rewind = self._rewind
+            worker.drained = self._drained
             self.workers[worker.tp] = worker
         if self._consumer is not None and new:
             self._consumer.resume(*new)
