@@ -318,7 +318,7 @@ class Envelope(Frozen):
                         "loc": ("data", *e["loc"]),
                         "input": e["input"],
                         "ctx": e.get("ctx", {}),
-                    }  # type: ignore[misc]
+                    }
                     for e in exc.errors()
                 ],
             ) from None

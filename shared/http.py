@@ -145,7 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -180,8 +181,10 @@ def metrics_router(registry: CollectorRegistry) -> APIRouter:
     @router.get("/metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
         if "application/openmetrics-text" in request.headers.get("accept", ""):
-            return Response(generate_openmetrics(registry), media_type=OPENMETRICS_TYPE)
-        return Response(generate_text(registry), media_type=CONTENT_TYPE_LATEST)
+            openmetrics: bytes = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
+            return Response(openmetrics, media_type=OPENMETRICS_TYPE)
+        body: bytes = generate_text(registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router
 
@@ -192,7 +195,7 @@ def configure_observability(level: str) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
     )
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def install_common(

@@ -101,7 +101,9 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec] | None 
         await admin.close()
 
 
-async def _until_led(admin: AIOKafkaAdminClient, wanted: dict[str, int], within: float = 30.0):
+async def _until_led(
+    admin: AIOKafkaAdminClient, wanted: dict[str, int], within: float = 30.0
+) -> None:
     """Wait until every topic shows all its partitions with a leader: creation returns before
     the metadata has spread, and a client arriving in between would see no partitions."""
     loop = asyncio.get_running_loop()
@@ -397,28 +399,9 @@ class ConsumerLoop:
                 await self._consumer.stop()
 
     async def _connect(self) -> AIOKafkaConsumer:
-        delay = 0.2
-        while True:
-            consumer = AIOKafkaConsumer(
-                group_id=self._group,
-                client_id=self._group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                isolation_level="read_committed",
-                max_poll_records=self._max_records,
-                **client_options(self._kafka),
-            )
-            consumer.subscribe(self._topics, listener=_Listener(self))
-            try:
-                await consumer.start()
-            except KafkaError as exc:
-                log.warning("consumer %s: kafka not reachable (%s)", self._group, exc)
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            return consumer
+        return await start_group_consumer(
+            self._kafka, self._topics, self._group, _Listener(self), self._max_records
+        )
 
     async def _run(self) -> None:
         self._consumer = await self._connect()
@@ -537,6 +520,42 @@ class ConsumerLoop:
             return
         if self._after_commit is not None:
             self._after_commit(tp)
+
+
+async def start_group_consumer(
+    kafka: KafkaSettings,
+    topics: Sequence[str],
+    group: str,
+    listener: ConsumerRebalanceListener,
+    max_records: int,
+    created: Callable[[AIOKafkaConsumer], None] | None = None,
+) -> AIOKafkaConsumer:
+    """A started group member (manual commits, read_committed), retrying until Kafka answers.
+
+    `created` sees the consumer before it starts: a rebalance listener may run during start.
+    """
+    delay = 0.2
+    while True:
+        consumer = AIOKafkaConsumer(
+            group_id=group,
+            client_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=max_records,
+            **client_options(kafka),
+        )
+        consumer.subscribe(list(topics), listener=listener)
+        if created is not None:
+            created(consumer)
+        try:
+            await consumer.start()
+            return consumer
+        except KafkaError as exc:
+            log.warning("consumer %s: kafka not reachable (%s); retrying", group, exc)
+            await close_consumer(consumer)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -45,6 +45,7 @@ from shared.kafka import (
     client_options,
     decode,
     failure_headers,
+    start_group_consumer,
 )
 from shared.settings import KafkaSettings
 from shared.topics import Stream, Topics
@@ -493,33 +494,14 @@ class SlaEngine:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
 
-    async def _connect(self) -> AIOKafkaConsumer:
-        delay = 0.2
-        topic = self._kafka.topics.name(Stream.ROUTED)
-        while True:
-            consumer = AIOKafkaConsumer(
-                group_id=self._group,
-                client_id=self._group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                isolation_level="read_committed",
-                max_poll_records=self._max_records,
-                **client_options(self._kafka),
-            )
-            consumer.subscribe([topic], listener=_Rebalance(self))
-            self._consumer = consumer  # the rebalance listener pauses partitions through it
-            try:
-                await consumer.start()
-                return consumer
-            except KafkaError as exc:
-                log.warning("sla: kafka not reachable (%s)", exc)
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _created(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer  # the rebalance listener pauses partitions through it
 
     async def _run(self) -> None:
-        self._consumer = await self._connect()
+        topic = self._kafka.topics.name(Stream.ROUTED)
+        self._consumer = await start_group_consumer(
+            self._kafka, [topic], self._group, _Rebalance(self), self._max_records, self._created
+        )
         while not self._stopping:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
             for tp, records in batches.items():

@@ -75,11 +75,11 @@ class Decision:
         if self.cycle is not None:
             return (handoff_id, self.cycle.key, self.kind.value)
         assert self.clock is not None
-        parts = (handoff_id, self.clock.cycle_key, self.clock.name.value, self.kind.value)
-        parts += (str(self.revision),)
+        parts = [handoff_id, self.clock.cycle_key, self.clock.name.value, self.kind.value]
+        parts.append(str(self.revision))
         if self.threshold is not None:
-            parts += (str(self.threshold),)
-        return parts
+            parts.append(str(self.threshold))
+        return tuple(parts)
 
 
 @dataclass(frozen=True, slots=True)
