@@ -412,8 +412,7 @@ class ConsumerLoop:
                 await self._advance_positions()
                 continue
             async with self._batch_lock:
-                for tp, records in batches.items():
-                    await self._process_partition(tp, records)
+                await self._process_batch(batches)
 
     async def _advance_positions(self) -> None:
         # After a transaction the position moves past its commit marker, which is no record:
@@ -425,20 +424,24 @@ class ConsumerLoop:
                     position = await self._consumer.position(tp)
                     self._positions[tp] = max(self._positions[tp], position)
 
-    async def _process_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    async def _process_batch(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        if self._before_batch is not None and self._consumer is not None:
-            self._before_batch(tp, set(self._consumer.assignment()))
         outbound: list[Outbound] = []
-        accepted: list[tuple[str, str]] = []
-        for record in records:
-            out = await self._process_record(record)
-            if out is not None:
-                outbound.extend(out[0])
-                accepted.append(out[1])
-        # Publish the partition's outputs and wait for the acks *before* committing: a crash in
-        # between replays the batch (at-least-once) instead of losing its outputs.
+        accepted: dict[TopicPartition, list[str]] = {}
+        for tp, records in batches.items():
+            if self._before_batch is not None and self._consumer is not None:
+                self._before_batch(tp, set(self._consumer.assignment()))
+            types = accepted.setdefault(tp, [])
+            for record in records:
+                out = await self._process_record(record)
+                if out is not None:
+                    outbound.extend(out[0])
+                    types.append(out[1][1])
+        # Publish every output of the fetch and wait for the acks *before* committing: a crash
+        # in between replays the fetch (at-least-once) instead of losing its outputs. One
+        # publish and one commit per fetch, not per partition: two round trips, whatever the
+        # number of partitions.
         delay = 0.2
         while True:
             try:
@@ -448,10 +451,12 @@ class ConsumerLoop:
                 log.warning("publish failed (%s); retrying the batch's outputs", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        for _, event_type in accepted:
-            self._processed.inc(tp.topic, event_type, "ok")
-        await self._commit(tp, records[-1].offset + 1)
-        self._positions[tp] = records[-1].offset + 1
+        for tp, types in accepted.items():
+            for event_type in types:
+                self._processed.inc(tp.topic, event_type, "ok")
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+        await self._commit(offsets)
+        self._positions.update(offsets)
 
     async def _process_record(
         self, record: ConsumerRecord[bytes, bytes]
@@ -509,17 +514,20 @@ class ConsumerLoop:
                 delay = min(delay * 2, 5.0)
         self._processed.inc(record.topic, event_type, result)
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
+        if not offsets:
+            return
         try:
-            await self._consumer.commit({tp: offset})
+            await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaConnectionError) as exc:
-            # The partition moved to another member mid-batch: it will replay from the last
+            # A partition moved to another member mid-batch: it will replay from the last
             # commit there, and the de-duplication downstream absorbs the repeat.
-            log.warning("commit of %s failed (%s); the new owner replays", tp, exc)
+            log.warning("commit of %s failed (%s); the new owner replays", list(offsets), exc)
             return
         if self._after_commit is not None:
-            self._after_commit(tp)
+            for tp in offsets:
+                self._after_commit(tp)
 
 
 async def start_group_consumer(
