@@ -250,6 +250,10 @@ class PartitionWorker:
             enable_idempotence=True,
             acks="all",
             linger_ms=0,
+            # A transaction begun right after the previous one is answered CONCURRENT_TRANSACTIONS
+            # while the coordinator writes the markers; aiokafka retries after this backoff
+            # (default 100 ms, which showed up as a ~200 ms p99 end to end).
+            retry_backoff_ms=10,
             **client_options(self._kafka),
         )
         await producer.start()
