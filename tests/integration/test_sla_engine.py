@@ -177,3 +177,36 @@ async def test_case_view_attributes_time_and_detects_ping_pong(kafka: KafkaSetti
     assert [b["handoff_id"] for b in body["bounces"]] == ["c-2", "c-3"]
     held = {t["team"]: t["held_wall_seconds"] for t in body["teams"]}
     assert held == {"it-l2": 3600 + 1800, "service-desk": 1800}
+
+
+async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
+    kafka: KafkaSettings,
+) -> None:
+    clock = FakeClock(T0)
+    app = create_app(Settings(kafka=kafka), clock=clock)
+    async with app.router.lifespan_context(app):
+        await wait_for(lambda: app.state.engine.ready, what="sla ready")
+        await publish(kafka, event("submitted", "h-ok", T0))
+        await wait_for(lambda: app.state.engine.find("h-ok"), what="h-ok held")
+    # Something that is no record of ours lands in the changelog (an old format, a bad tool).
+    publisher = Publisher(kafka, client_id="test")
+    await publisher.start(wait=True)
+    topic = kafka.topics.name(Stream.SLA_STATE)
+    for partition in range(kafka.partitions):
+        fut = await publisher.send(
+            topic, b'{"old": "format"}', key=b"h-bad", headers=[], partition=partition
+        )
+        await fut
+    await publisher.stop()
+
+    app = create_app(Settings(kafka=kafka), clock=clock)
+    async with app.router.lifespan_context(app):
+        await wait_for(lambda: app.state.engine.ready, what="sla ready after restore")
+        assert app.state.engine.find("h-ok") is not None
+        assert app.state.engine.find("h-bad") is None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
+            assert (await client.get("/v1/handoffs/h-ok")).status_code == 200
+            text = (await client.get("/metrics")).text
+    line = next(x for x in text.splitlines() if x.startswith("handoff_sla_changelog_unreadable"))
+    assert float(line.split()[-1]) == kafka.partitions

@@ -83,6 +83,11 @@ class EngineMetrics:
             buckets=(0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5),
             registry=registry,
         )
+        self.corrupt = Counter(
+            "handoff_sla_changelog_unreadable",
+            "Changelog records that could not be decoded at restore (the handoff is lost).",
+            registry=registry,
+        )
         self.restore = Histogram(
             "handoff_sla_restore_seconds",
             "Time to rebuild one partition's state from its changelog.",
@@ -270,7 +275,6 @@ class PartitionWorker:
         )
         await consumer.start()
         tp = self._changelog
-        handoffs = self.book.handoffs
         count = 0
         try:
             consumer.assign([tp])
@@ -280,17 +284,20 @@ class PartitionWorker:
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=self._restore_batch)
                 for record in batch.get(tp, ()):
                     count += 1
-                    key = record.key or b""
-                    if changelog.is_standard(key):
-                        if record.value is not None:
-                            std_key, standard = changelog.decode_standard(key, record.value)
-                            self.book.learn(standard, std_key)
-                        continue
-                    handoff_id = key.decode()
-                    if record.value is None:
-                        handoffs.pop(handoff_id, None)
-                    else:
-                        handoffs[handoff_id] = changelog.decode(handoff_id, record.value, self.book)
+                    try:
+                        self._restore_record(record.key or b"", record.value)
+                    except Exception as exc:
+                        # One unreadable record must not keep the whole partition down: the
+                        # handoff is lost (its later events wait as an orphan), loudly.
+                        self._metrics.corrupt.inc()
+                        log.error(
+                            "partition %s: changelog record %r at offset %d unreadable (%s); "
+                            "skipped",
+                            self.tp,
+                            record.key,
+                            record.offset,
+                            exc,
+                        )
         finally:
             await consumer.stop()
         self.book.rearm_all()
@@ -300,10 +307,22 @@ class PartitionWorker:
         log.info(
             "partition %s: %d handoffs restored from %d changelog records in %.2fs",
             self.tp,
-            len(handoffs),
+            len(self.book.handoffs),
             count,
             self.restore_seconds,
         )
+
+    def _restore_record(self, key: bytes, value: bytes | None) -> None:
+        if changelog.is_standard(key):
+            if value is not None:
+                std_key, standard = changelog.decode_standard(key, value)
+                self.book.learn(standard, std_key)
+            return
+        handoff_id = key.decode()
+        if value is None:
+            self.book.handoffs.pop(handoff_id, None)
+        else:
+            self.book.handoffs[handoff_id] = changelog.decode(handoff_id, value, self.book)
 
     # ------------------------------------------------------------------ input
 
@@ -478,8 +497,11 @@ class SlaEngine:
 
     @property
     def ready(self) -> bool:
-        """Joined the group and every assigned partition restored."""
-        return self.joined.is_set()
+        """Joined the group and every assigned partition has a running worker."""
+        consumer = self._consumer
+        if not self.joined.is_set() or consumer is None:
+            return False
+        return all(tp in self.workers for tp in consumer.assignment())
 
     async def start(self) -> None:
         """Join the group in the background."""
@@ -557,7 +579,7 @@ class SlaEngine:
             )
             for tp in new
         ]
-        await asyncio.gather(*(w.start() for w in workers))
+        await asyncio.gather(*(self._start_worker(w) for w in workers))
         for worker in workers:
             worker.rewind = self._rewind
             worker.drained = self._drained
@@ -565,6 +587,20 @@ class SlaEngine:
         if self._consumer is not None and new:
             self._consumer.resume(*new)
         self.joined.set()
+
+    async def _start_worker(self, worker: PartitionWorker) -> None:
+        # Kafka may be briefly unreachable during a rebalance: retry rather than leave the
+        # partition without an owner (readiness stays false meanwhile).
+        delay = 0.5
+        while True:
+            try:
+                await worker.start()
+                return
+            except KafkaError as exc:
+                log.warning("partition %s: start failed (%s); retrying", worker.tp, exc)
+                await worker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def revoked(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop the workers of partitions moving to another member."""
