@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from intake.adapters.kafka import EventSink
 from intake.domain.events import Caller, EventIn, build_envelopes, fingerprint
@@ -29,12 +28,12 @@ class Intake:
         items: Sequence[EventIn],
         paths: Sequence[str],
         idempotency_key: str | None,
-        body: Any,
         flat: bool = False,
     ) -> Reply:
         """Accept the events; a retry with the same Idempotency-Key gets the first reply."""
-        body_hash = fingerprint(body)
         if idempotency_key is not None:
+            # What was asked, to tell a retry from a reuse of the key with another request.
+            body_hash = fingerprint([item.model_dump(mode="json") for item in items])
             earlier = self._cache.lookup(caller.name, idempotency_key, body_hash)
             if earlier is not None:
                 return earlier

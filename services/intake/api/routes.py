@@ -78,8 +78,7 @@ async def submit_handoff(
         occurred_at=body.occurred_at,
         data=data,
     )
-    raw = body.model_dump(mode="json", by_alias=True)
-    return _reply(await service.post(caller, [item], [""], idempotency_key, raw, flat=True))
+    return _reply(await service.post(caller, [item], [""], idempotency_key, flat=True))
 
 
 @router.post("/handoffs/{handoff_id}/events", status_code=202, response_model=Accepted)
@@ -92,8 +91,7 @@ async def post_event(
 ) -> JSONResponse:
     """Post one lifecycle event (accepted, completed, paused, ...) on a handoff."""
     item = EventIn(handoff_id=handoff_id, **body.model_dump())
-    raw = {"handoff_id": handoff_id, **body.model_dump(mode="json")}
-    return _reply(await service.post(caller, [item], [""], idempotency_key, raw))
+    return _reply(await service.post(caller, [item], [""], idempotency_key))
 
 
 @router.post("/events", status_code=202, response_model=Accepted)
@@ -113,8 +111,7 @@ async def post_events(
             errors=[FieldError(field="events", reason=f"at most {limit} events per request")],
         )
     paths = [f"events[{i}]" for i in range(len(body.events))]
-    raw = body.model_dump(mode="json")
-    return _reply(await service.post(caller, body.events, paths, idempotency_key, raw))
+    return _reply(await service.post(caller, body.events, paths, idempotency_key))
 
 
 def install_error_mapping(app: FastAPI, retry_after_s: int) -> None:
