@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -39,11 +38,6 @@ class SystemClock:
                 return
             # Re-check after waking: the wall clock may have been stepped while we slept.
             await asyncio.sleep(min(delay, 60.0))
-
-
-def utc_now_us() -> int:
-    """Microseconds since the epoch (for code that must be fast, not testable: benchmarks)."""
-    return time.time_ns() // 1000
 
 
 class FakeClock:

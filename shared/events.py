@@ -459,11 +459,6 @@ def derived_id(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def lifecycle_name(event_type: str) -> str:
-    """'handoff.submitted' -> 'submitted'."""
-    return event_type.removeprefix("handoff.")
-
-
 __all__ = [
     "LIFECYCLE_TYPES",
     "PAYLOADS",
@@ -496,7 +491,6 @@ __all__ = [
     "ValidationError",
     "derived_id",
     "encode_event",
-    "lifecycle_name",
     "make_envelope",
     "payload_model",
     "utc_text",

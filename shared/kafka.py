@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -731,8 +730,3 @@ class LagCollector(Collector):
         for tp, lag in self._sources():
             family.add_metric([self._group, tp.topic, str(tp.partition)], lag)
         yield family
-
-
-def monotonic_ms() -> float:
-    """Milliseconds on the monotonic clock (for latency measurements only)."""
-    return time.monotonic() * 1000
