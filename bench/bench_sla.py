@@ -28,9 +28,9 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from routed import event, route  # noqa: E402
+from builders import OFFICE, event, route, standard  # noqa: E402
 from shared.clock import SystemClock  # noqa: E402
-from shared.contracts import CalendarV1, ClockTargetsV1, Priority, ServiceStandardV1  # noqa: E402
+from shared.contracts import Priority, ServiceStandardV1  # noqa: E402
 from shared.events import Envelope  # noqa: E402
 from shared.kafka import client_options, ensure_topics  # noqa: E402
 from shared.settings import KafkaSettings  # noqa: E402
@@ -44,22 +44,17 @@ from sla.domain.handoff import Head, Opening  # noqa: E402
 from support import Broker, fresh_settings  # noqa: E402
 
 US = 1_000_000
-OFFICE = CalendarV1(
-    id="be-office",
-    timezone="Europe/Brussels",
-    hours={"mon-fri": ("08:30-12:00", "13:00-17:30")},
-    holidays={"country": "BE"},
-)
 
 
 def office_standard() -> ServiceStandardV1:
+    """An incident route's standard on the Brussels office calendar."""
     targets = {
-        Priority.P1: ClockTargetsV1(response="15m", resolution="4h"),
-        Priority.P2: ClockTargetsV1(response="30m", resolution="8h"),
-        Priority.P3: ClockTargetsV1(response="2h", resolution="16h"),
-        Priority.P4: ClockTargetsV1(response="8h", resolution="40h"),
+        Priority.P1: ("15m", "4h"),
+        Priority.P2: ("30m", "8h"),
+        Priority.P3: ("2h", "16h"),
+        Priority.P4: ("8h", "40h"),
     }
-    return ServiceStandardV1(route_id="incident-apps", version=3, calendar=OFFICE, targets=targets)
+    return standard("incident-apps", calendar=OFFICE, targets=targets)
 
 
 def open_handoffs(n: int, now: int):  # type: ignore[no-untyped-def]

@@ -247,6 +247,9 @@ PAYLOADS: dict[tuple[str, int], type[Frozen]] = {
     ("sla.status", 1): HandoffStatusV1,
 }
 TYPE_OF: dict[type[Frozen], tuple[str, int]] = {model: key for key, model in PAYLOADS.items()}
+LATEST_VERSION: dict[str, int] = {}
+for _type, _version in PAYLOADS:
+    LATEST_VERSION[_type] = max(_version, LATEST_VERSION.get(_type, 0))
 
 LIFECYCLE_TYPES: tuple[str, ...] = tuple(t for t, _ in PAYLOADS if t.startswith("handoff."))
 """Every lifecycle event type, in SPEC order."""
@@ -300,7 +303,7 @@ class Envelope(Frozen):
     @field_validator("event_type")
     @classmethod
     def _registered(cls, value: str) -> str:
-        if not any(t == value for t, _ in PAYLOADS):
+        if value not in LATEST_VERSION:
             payload_model(value)  # raises with the list of known types
         return value
 
@@ -416,7 +419,7 @@ def encode_event(
     For producers' own, already-correct data on hot paths; the layout is the envelope's
     (tests decode every such event with `Envelope.from_bytes`, which validates it).
     """
-    version = max(v for t, v in PAYLOADS if t == event_type)
+    version = LATEST_VERSION[event_type]
     doc: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,

@@ -18,7 +18,6 @@ from prometheus_client import CollectorRegistry
 from metrics.adapters.exposition import Exposition
 from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
 from metrics.adapters.kafka import KafkaSide
-from metrics.api import routes
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StateView, StatusBoard
 from metrics.handlers import MetricsService, Staging
@@ -27,8 +26,7 @@ from shared.clock import Clock, SystemClock
 from shared.http import (
     PROBLEM_RESPONSES,
     configure_observability,
-    health_router,
-    install_error_handlers,
+    install_common,
 )
 from shared.kafka import ProcessedCounter
 from shared.topics import Stream
@@ -77,9 +75,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.service = service
     app.state.kafka = kafka
-    app.state.exposition = exposition
-    # shared install_common minus its /metrics: ours renders the fast families (exposition.py).
-    install_error_handlers(app)
-    app.include_router(health_router(kafka.checks))
-    app.include_router(routes.router)
+    # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
+    install_common(app, registry, kafka.checks, render=exposition.render)
     return app

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from metrics import testing as b
+import builders as b
 from metrics.handlers import MetricsService
 from shared.settings import KafkaSettings
 from shared.topics import Stream

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from metrics import testing as b
+import builders as b
 from metrics.main import create_app
 from metrics.settings import Settings
 from shared.clock import FakeClock

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from routed import event, route
+from builders import event, route
 from shared.contracts import Priority
 from shared.events import Envelope
 from shared.kafka import Outbound, Publisher, ensure_topics

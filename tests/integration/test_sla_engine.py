@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from routed import event, minutes, route
+from builders import event, minutes, route
 from shared.clock import FakeClock
 from shared.contracts import RouteV1
 from shared.events import Envelope

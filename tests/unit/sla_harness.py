@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from shared.contracts import CalendarV1, ClockName, ClockTargetsV1, Priority, ServiceStandardV1
+import builders
+from builders import ALWAYS, T0
+from shared.contracts import CalendarV1, ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
 from sla.domain.book import Book, Incoming, Step, standard_key
 from sla.domain.calendar import to_us
@@ -14,14 +16,12 @@ from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact, FactType
 from sla.domain.handoff import Decision, DecisionKind, Head, Opening
 
 US = 1_000_000
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
-ALWAYS = CalendarV1(id="always", timezone="UTC", always_open=True)
-OFFICE = CalendarV1(
-    id="be-office",
-    timezone="Europe/Brussels",
-    hours={"mon-fri": ("08:30-12:00", "13:00-17:30")},
-    holidays={"country": "BE"},
-)
+CLOCK_TARGETS: dict[Priority, tuple[str | None, str | None]] = {
+    Priority.P1: ("15m", "1h"),
+    Priority.P2: ("30m", "2h"),
+    Priority.P3: ("1h", "4h"),
+    Priority.P4: ("2h", "8h"),
+}
 
 
 def standard(
@@ -30,18 +30,11 @@ def standard(
     warnings: tuple[int, ...] = (50, 75),
     delivery: str | None = None,
 ) -> ServiceStandardV1:
-    """A standard with (response, resolution) per priority; P1 1h/4h ... P4 by default."""
-    targets = targets or {
-        Priority.P1: ("15m", "1h"),
-        Priority.P2: ("30m", "2h"),
-        Priority.P3: ("1h", "4h"),
-        Priority.P4: ("2h", "8h"),
-    }
-    return ServiceStandardV1(
-        route_id="r1",
-        version=1,
+    """The harness's standard: P1 15m/1h ... P4 2h/8h unless other targets are given."""
+    return builders.standard(
+        "r1",
         calendar=calendar,
-        targets={p: ClockTargetsV1(response=r, resolution=s) for p, (r, s) in targets.items()},
+        targets=targets or CLOCK_TARGETS,
         warnings=warnings,
         delivery=delivery,
     )

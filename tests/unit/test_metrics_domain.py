@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from metrics import testing as b
+import builders as b
 from metrics.domain.catalog import Catalog
 from metrics.domain.effects import (
     Effect,

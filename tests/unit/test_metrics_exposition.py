@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from metrics import testing as b
+import builders as b
 from metrics.adapters.exposition import CounterFamily, Exposition, HistogramFamily
 from metrics.adapters.instruments import Instruments
 from metrics.domain.catalog import Catalog

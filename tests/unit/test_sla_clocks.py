@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from builders import OFFICE
 from shared.contracts import ClockName, Priority
 from shared.events import ClockStage, HandoffState, Outcome
 from sla.domain.calendar import from_us, to_us
 from sla.domain.handoff import DecisionKind
-from sla_harness import OFFICE, US, Ev, Run, at, net_outcomes, standard
+from sla_harness import US, Ev, Run, at, net_outcomes, standard
 
 RESPONSE, RESOLUTION, DELIVERY = ClockName.RESPONSE, ClockName.RESOLUTION, ClockName.DELIVERY
 

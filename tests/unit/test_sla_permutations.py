@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import OFFICE
 from shared.contracts import Priority
-from sla_harness import OFFICE, Ev, Run, net_outcomes, standard
+from sla_harness import Ev, Run, net_outcomes, standard
 
 END = 5000.0  # minutes: long after every deadline of every scenario
 

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,7 @@ from shared.kafka import (
 from shared.settings import KafkaSettings
 from shared.topics import Stream, Topics
 from sla.adapters import changelog
-from sla.domain.book import Book, Step
+from sla.domain.book import Book, Held, Step
 from sla.domain.calendar import from_us, to_us
 from sla.domain.handoff import DecisionKind, Handoff
 from sla.handlers import StandardKeys, decision_event, incoming_from, status_row
@@ -614,6 +614,17 @@ class SlaEngine:
             if handoff is not None:
                 return worker, handoff
         return None
+
+    def held(self, now: int, keep: Callable[[Handoff], bool] | None = None) -> Iterator[Held]:
+        """Every handoff this instance holds (that `keep` lets through -- a cheap check made
+        before the costlier evaluation) with its clocks as of `now`."""
+        for worker in list(self.workers.values()):
+            for handoff in list(worker.handoffs()):
+                if handoff.head is None or (keep is not None and not keep(handoff)):
+                    continue
+                held = worker.book.held(handoff, now)
+                if held is not None:
+                    yield held
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -16,16 +16,14 @@ from sla.api.schemas import (
     HandoffOut,
     HandoffSummary,
     PendingOut,
-    StandardOut,
     View,
     case_out,
     handoff_out,
 )
-from sla.domain.book import Book
 from sla.domain.calendar import to_us
 from sla.domain.cases import CaseHandoff, case_view
 from sla.domain.handoff import Handoff
-from sla.domain.views import US, listed_clock, optional_time
+from sla.domain.views import listed_clock
 
 router = APIRouter(prefix="/v1", tags=["sla"])
 
@@ -37,17 +35,6 @@ def _engine(request: Request) -> SlaEngine:
 
 def _now(request: Request) -> int:
     return to_us(request.app.state.clock.now())
-
-
-def _standard(book: Book, handoff: Handoff) -> StandardOut:
-    assert handoff.head is not None
-    standard = book.standards[handoff.head.standard_key]
-    return StandardOut(
-        route_id=standard.route_id,
-        version=standard.version,
-        calendar=standard.calendar.id,
-        objective=standard.objective,
-    )
 
 
 def _not_here(engine: SlaEngine, what: str) -> NotFound:
@@ -63,10 +50,10 @@ async def get_handoff(handoff_id: str, request: Request) -> HandoffOut | Pending
     if found is None:
         raise _not_here(engine, f"handoff {handoff_id!r}")
     worker, handoff = found
-    evaluation = worker.book.evaluate(handoff, _now(request))
-    if evaluation is None or handoff.head is None:
+    held = worker.book.held(handoff, _now(request))
+    if held is None:
         return PendingOut(handoff_id=handoff_id, history=[EventOut.of(f) for f in handoff.facts])
-    return handoff_out(handoff, handoff.head, evaluation, _standard(worker.book, handoff))
+    return handoff_out(held)
 
 
 @router.get("/handoffs", response_model=HandoffList)
@@ -80,42 +67,24 @@ async def list_handoffs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HandoffList:
     """Open, at-risk (past a warning threshold) or overdue handoffs, most urgent first."""
-    engine = _engine(request)
     now = _now(request)
+
+    def wanted(handoff: Handoff) -> bool:
+        head = handoff.head
+        assert head is not None
+        return not (
+            (from_process and head.from_process != from_process)
+            or (to_process and head.to_process != to_process)
+            or (kind and head.kind != kind)
+        )
+
     found: list[HandoffSummary] = []
-    for worker in list(engine.workers.values()):
-        for handoff in list(worker.handoffs()):
-            head = handoff.head
-            if head is None:
-                continue
-            if (
-                (from_process and head.from_process != from_process)
-                or (to_process and head.to_process != to_process)
-                or (kind and head.kind != kind)
-            ):
-                continue
-            evaluation = worker.book.evaluate(handoff, now)
-            if evaluation is None or (priority and evaluation.priority != priority):
-                continue
-            clock = listed_clock(evaluation, view, now)
-            if clock is None:
-                continue
-            overdue = (now - clock.deadline) / US if clock.deadline and now > clock.deadline else 0
-            found.append(
-                HandoffSummary(
-                    handoff_id=handoff.handoff_id,
-                    case_id=handoff.case_id,
-                    kind=head.kind,
-                    from_process=head.from_process,
-                    to_process=head.to_process,
-                    priority=evaluation.priority,
-                    state=evaluation.state,
-                    clock=clock.name,
-                    deadline=optional_time(clock.deadline),
-                    used_ratio=round(clock.elapsed_business / (clock.target or 1), 4),
-                    overdue_seconds=overdue,
-                )
-            )
+    for held in _engine(request).held(now, wanted):
+        if priority and held.evaluation.priority != priority:
+            continue
+        clock = listed_clock(held.evaluation, view, now)
+        if clock is not None:
+            found.append(HandoffSummary.of(held, clock, now))
     found.sort(key=lambda s: (s.deadline is None, s.deadline or 0, s.handoff_id))
     return HandoffList(
         view=view, count=len(found), truncated=len(found) > limit, items=found[:limit]
@@ -127,22 +96,9 @@ async def get_case(case_id: str, request: Request) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
     engine = _engine(request)
     now = _now(request)
-    items: list[CaseHandoff] = []
-    outs: dict[str, HandoffOut] = {}
-    for worker in list(engine.workers.values()):
-        for handoff in list(worker.handoffs()):
-            head = handoff.head
-            if head is None or handoff.case_id != case_id:
-                continue
-            evaluation = worker.book.evaluate(handoff, now)
-            if evaluation is None:
-                continue
-            first = handoff.facts[0].at if handoff.facts else now
-            items.append(CaseHandoff(handoff.handoff_id, head, evaluation, first))
-            outs[handoff.handoff_id] = handoff_out(
-                handoff, head, evaluation, _standard(worker.book, handoff)
-            )
+    helds = {h.handoff.handoff_id: h for h in engine.held(now, lambda h: h.case_id == case_id)}
+    items = [CaseHandoff(i, h.head, h.evaluation, h.handoff.facts[0].at) for i, h in helds.items()]
     if not items:
         raise _not_here(engine, f"case {case_id!r}")
     view = case_view(case_id, items, now)
-    return case_out(view, now, [outs[i.handoff_id] for i in view.handoffs])
+    return case_out(view, now, [handoff_out(helds[i.handoff_id]) for i in view.handoffs])

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from shared.contracts import ClockName, Priority
+from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
+from sla.domain.book import Held
 from sla.domain.calendar import from_us
 from sla.domain.cases import CaseView
-from sla.domain.clocks import ClockView, Evaluation
+from sla.domain.clocks import ClockView
 from sla.domain.facts import Fact
-from sla.domain.handoff import Handoff, Head
 from sla.domain.views import US, optional_time
 
 View = Literal["open", "at-risk", "overdue"]
@@ -85,6 +85,15 @@ class StandardOut(BaseModel):
     calendar: str
     objective: float
 
+    @classmethod
+    def of(cls, standard: ServiceStandardV1) -> StandardOut:
+        return cls(
+            route_id=standard.route_id,
+            version=standard.version,
+            calendar=standard.calendar.id,
+            objective=standard.objective,
+        )
+
 
 class HandoffOut(BaseModel):
     handoff_id: str
@@ -123,6 +132,23 @@ class HandoffSummary(BaseModel):
     deadline: datetime | None
     used_ratio: float
     overdue_seconds: float = Field(description="wall time past the deadline, 0 if not overdue")
+
+    @classmethod
+    def of(cls, held: Held, clock: ClockView, now: int) -> HandoffSummary:
+        late = clock.deadline is not None and now > clock.deadline
+        return cls(
+            handoff_id=held.handoff.handoff_id,
+            case_id=held.handoff.case_id,
+            kind=held.head.kind,
+            from_process=held.head.from_process,
+            to_process=held.head.to_process,
+            priority=held.evaluation.priority,
+            state=held.evaluation.state,
+            clock=clock.name,
+            deadline=optional_time(clock.deadline),
+            used_ratio=round(clock.elapsed_business / (clock.target or 1), 4),
+            overdue_seconds=(now - clock.deadline) / US if late and clock.deadline else 0.0,
+        )
 
 
 class HandoffList(BaseModel):
@@ -165,8 +191,9 @@ class CaseOut(BaseModel):
     handoffs: list[HandoffOut]
 
 
-def handoff_out(handoff: Handoff, head: Head, ev: Evaluation, standard: StandardOut) -> HandoffOut:
+def handoff_out(held: Held) -> HandoffOut:
     """The full status of one handoff."""
+    handoff, head, ev = held.handoff, held.head, held.evaluation
     cycles = []
     breached_by_cycle: dict[int, bool] = {}
     for clock in ev.clocks:
@@ -191,7 +218,7 @@ def handoff_out(handoff: Handoff, head: Head, ev: Evaluation, standard: Standard
         to_process=head.to_process,
         priority=ev.priority,
         state=ev.state,
-        standard=standard,
+        standard=StandardOut.of(held.standard),
         breached=breached_by_cycle.get(last, False),
         ever_breached=any(breached_by_cycle.values()),
         clocks=[ClockOut.of(c, ev.now) for c in ev.clocks],

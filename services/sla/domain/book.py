@@ -38,6 +38,16 @@ class Incoming:
     standard: ServiceStandardV1 | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A handoff whose opening event arrived, with its clocks as of now and its standard."""
+
+    handoff: Handoff
+    head: Head
+    evaluation: Evaluation
+    standard: ServiceStandardV1
+
+
 @dataclass(slots=True)
 class Step:
     """What one event or one wake-up did to a handoff."""
@@ -113,6 +123,13 @@ class Book:
             due=handoff.due,
             now=now,
         )
+
+    def held(self, handoff: Handoff, now: int) -> Held | None:
+        """The handoff with its clocks and standard (None until its opening event arrived)."""
+        evaluation = self.evaluate(handoff, now)
+        if evaluation is None or handoff.head is None:
+            return None
+        return Held(handoff, handoff.head, evaluation, self.standards[handoff.head.standard_key])
 
     def step(self, handoff: Handoff, now: int) -> Step:
         """Re-evaluate a handoff, reconcile its decisions and set its next wake-up."""

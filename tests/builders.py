@@ -1,8 +1,5 @@
-"""Builders of the records metrics consumes, for tests and the benchmark (no I/O).
-
-They build valid contracts from a few facts: a process map from its pairs, SLA decisions and
-lifecycle events as envelopes, status-table rows.
-"""
+"""Builders of valid contracts for tests and benchmarks: calendars, standards, routes, routed
+lifecycle events, SLA decisions, status rows and process maps. One place, no I/O."""
 
 from __future__ import annotations
 
@@ -27,8 +24,13 @@ from shared.events import (
     ClockStatusV1,
     Envelope,
     HandoffAcceptedV1,
+    HandoffCancelledV1,
+    HandoffCompletedV1,
+    HandoffPausedV1,
     HandoffRatedV1,
     HandoffRejectedV1,
+    HandoffReprioritizedV1,
+    HandoffResumedV1,
     HandoffState,
     HandoffStatusV1,
     HandoffSubmittedV1,
@@ -39,12 +41,19 @@ from shared.events import (
     SlaRetractedV1,
     SlaStoppedV1,
     SlaWarningV1,
+    derived_id,
     make_envelope,
 )
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ALWAYS = CalendarV1(id="always", always_open=True)
-DEFAULT_TARGETS: Mapping[Priority, tuple[str, str]] = {
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+ALWAYS = CalendarV1(id="24x7", timezone="UTC", always_open=True)
+OFFICE = CalendarV1(
+    id="be-office",
+    timezone="Europe/Brussels",
+    hours={"mon-fri": ("08:30-12:00", "13:00-17:30")},
+    holidays={"country": "BE"},
+)
+DEFAULT_TARGETS: Mapping[Priority, tuple[str | None, str | None]] = {
     Priority.P1: ("15m", "4h"),
     Priority.P2: ("1h", "8h"),
     Priority.P3: ("4h", "24h"),
@@ -53,26 +62,129 @@ DEFAULT_TARGETS: Mapping[Priority, tuple[str, str]] = {
 
 
 def standard(
-    route_id: str,
+    route_id: str = "r1",
     *,
+    calendar: CalendarV1 = ALWAYS,
     targets: Mapping[Priority, tuple[str | None, str | None]] = DEFAULT_TARGETS,
+    warnings: tuple[int, ...] = (50, 75),
     delivery: str | None = None,
     objective: float = 0.95,
 ) -> ServiceStandardV1:
-    """A 24x7 standard with (response, resolution) targets per priority."""
+    """A standard with (response, resolution) targets per priority."""
     return ServiceStandardV1.model_validate(
         {
             "route_id": route_id,
             "version": 1,
-            "calendar": ALWAYS,
+            "calendar": calendar,
             "targets": {
                 p: ClockTargetsV1.model_validate({"response": r, "resolution": s})
                 for p, (r, s) in targets.items()
             },
+            "warnings": warnings,
             "delivery": delivery,
             "objective": objective,
         }
     )
+
+
+def route(
+    response: str = "1h",
+    resolution: str = "4h",
+    *,
+    warnings: tuple[int, ...] = (50, 75),
+    route_id: str = "desk-to-l2",
+    from_process: str = "service-desk",
+    to_process: str = "it-l2",
+    kind: str = "incident",
+) -> RouteV1:
+    """A route on 24x7 with the same targets for every priority."""
+    targets = {p: (response, resolution) for p in Priority}
+    return RouteV1.model_validate(
+        {
+            "from": from_process,
+            "to": to_process,
+            "kind": kind,
+            "standard": standard(route_id, targets=targets, warnings=warnings),
+        }
+    )
+
+
+_PAYLOADS: dict[str, Frozen] = {
+    "accepted": HandoffAcceptedV1(),
+    "completed": HandoffCompletedV1(),
+    "rejected": HandoffRejectedV1(reason="missing details"),
+    "paused": HandoffPausedV1(reason="waiting for the supplier"),
+    "resumed": HandoffResumedV1(),
+    "cancelled": HandoffCancelledV1(),
+}
+
+
+def event(
+    kind: str,
+    handoff_id: str,
+    at: datetime = T0,
+    *,
+    via: RouteV1 | None = None,
+    seq: str = "",
+    priority: Priority = Priority.P3,
+    rating: int = 3,
+) -> Envelope:
+    """A routed lifecycle event, as routing publishes it (an opening event carries `via`, the
+    route, by default `route()`). The id derives from its facts, so two runs publish
+    identical streams."""
+    event_id = derived_id("test", handoff_id, kind, seq, at.isoformat())
+    common: dict[str, Any] = {
+        "key": handoff_id,
+        "producer": "routing",
+        "occurred_at": at,
+        "recorded_at": at,
+        "event_id": event_id,
+    }
+    if kind == "submitted":
+        via = via or route()
+        payload = HandoffSubmittedV1.model_validate(
+            {
+                "case_id": f"case-{handoff_id}",
+                "kind": via.kind,
+                "from": via.from_process,
+                "priority": priority,
+            }
+        )
+        return make_envelope(payload, correlation_id=payload.case_id, route=via, **common)
+    body: Frozen
+    if kind == "reprioritized":
+        body = HandoffReprioritizedV1(priority=priority)
+    elif kind == "rated":
+        body = HandoffRatedV1(rating=rating)
+    else:
+        body = _PAYLOADS[kind]
+    return make_envelope(body, **common)
+
+
+def minutes(base: datetime, m: float) -> datetime:
+    """`base` plus `m` minutes."""
+    return base + timedelta(minutes=m)
+
+
+def submitted(handoff_id: str, from_team: str, to_team: str, *, at: datetime = T0) -> Envelope:
+    """A routed `handoff.submitted` from `from_team` to `to_team`."""
+    via = route(route_id="r", from_process=from_team, to_process=to_team, kind="work")
+    return event("submitted", handoff_id, at, via=via)
+
+
+def rejected(handoff_id: str, *, at: datetime = T0) -> Envelope:
+    """A `handoff.rejected` (rework): carries no from/to."""
+    return event("rejected", handoff_id, at)
+
+
+def rated(handoff_id: str, rating: int, *, at: datetime = T0) -> Envelope:
+    """A `handoff.rated`: carries no from/to."""
+    return event("rated", handoff_id, at, rating=rating)
+
+
+def accepted(handoff_id: str, *, at: datetime = T0) -> Envelope:
+    """A `handoff.accepted`."""
+    return event("accepted", handoff_id, at)
 
 
 def process_map(
@@ -105,7 +217,7 @@ def process_map(
         version=version,
         published_at=T0,
         calendars=(ALWAYS,),
-        processes=tuple(ProcessV1(id=p, name=p, calendar="always") for p in ids),
+        processes=tuple(ProcessV1(id=p, name=p, calendar=ALWAYS.id) for p in ids),
         routes=tuple(routes),
     )
 
@@ -204,46 +316,6 @@ def decision(
     else:
         raise ValueError(f"unknown decision kind {kind!r}")
     return _wrap(model.model_validate(fields), handoff_id, at, event_id)
-
-
-def submitted(
-    handoff_id: str, from_team: str, to_team: str, *, at: datetime = T0, routed: bool = True
-) -> Envelope:
-    """A routed `handoff.submitted` (with its route, as routing publishes it)."""
-    payload = HandoffSubmittedV1.model_validate(
-        {"case_id": "case-1", "kind": "work", "from": from_team}
-    )
-    route = None
-    if routed:
-        route = RouteV1.model_validate(
-            {"from": from_team, "to": to_team, "kind": "work", "standard": standard("r")}
-        )
-    return make_envelope(
-        payload, key=handoff_id, producer="routing", occurred_at=at, recorded_at=at, route=route
-    )
-
-
-def rejected(handoff_id: str, *, at: datetime = T0) -> Envelope:
-    """A `handoff.rejected` (rework): carries no from/to."""
-    payload = HandoffRejectedV1(reason="incomplete")
-    return make_envelope(
-        payload, key=handoff_id, producer="routing", occurred_at=at, recorded_at=at
-    )
-
-
-def rated(handoff_id: str, rating: int, *, at: datetime = T0) -> Envelope:
-    """A `handoff.rated`: carries no from/to."""
-    payload = HandoffRatedV1(rating=rating)
-    return make_envelope(
-        payload, key=handoff_id, producer="routing", occurred_at=at, recorded_at=at
-    )
-
-
-def accepted(handoff_id: str, *, at: datetime = T0) -> Envelope:
-    """A `handoff.accepted` (nothing for metrics to count)."""
-    return make_envelope(
-        HandoffAcceptedV1(), key=handoff_id, producer="routing", occurred_at=at, recorded_at=at
-    )
 
 
 ClockSpec = tuple[str, str, str | None, datetime | None]
