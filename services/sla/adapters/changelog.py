@@ -1,8 +1,10 @@
 """The sla changelog's record format: one compacted record per handoff, one per standard.
 
-Compact binary for handoffs (restore speed is bounded by decoding; nothing derivable is
-written), JSON for the few standard records. Standard records use keys starting with '#', which
-no handoff id can (ids start with a letter or digit), so the two never collide in the topic.
+Compact binary for handoffs (restore speed is bounded by decoding), JSON for the few standard
+records. The one derivable field kept is the next wake-up: deriving it means evaluating every
+clock of every handoff, which would multiply the restore time. Standard records use keys
+starting with '#', which no handoff id can (ids start with a letter or digit), so the two never
+collide in the topic.
 """
 
 from __future__ import annotations
