@@ -211,11 +211,6 @@ class HistogramFamily:
     def __len__(self) -> int:
         return len(self._keys)
 
-    @property
-    def series_per_child(self) -> int:
-        """Buckets (with +Inf), _count and _sum."""
-        return len(self._uppers) + 2
-
     def ensure(self, labels: tuple[str, ...]) -> int:
         """The child of a label set, created empty if new (pre-initialisation)."""
         i = self._index.get(labels)

@@ -146,7 +146,6 @@ class PartitionWorker:
         self._timer: asyncio.Task[None] | None = None
         self._rearm = asyncio.Event()
         self._armed: int | None = None
-        self.restored = 0
         self.restore_seconds = 0.0
         # Records handed over by the fetch loop, processed by this worker's own pump: the
         # fetch loop never waits for a transaction, and what arrives during one is committed
@@ -301,7 +300,6 @@ class PartitionWorker:
         finally:
             await consumer.stop()
         self.book.rearm_all()
-        self.restored = count
         self.restore_seconds = time.perf_counter() - started
         self._metrics.restore.observe(self.restore_seconds)
         log.info(
