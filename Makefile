@@ -4,8 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka/kafka.sh
+# uv installs exactly what uv.lock pins (`--locked` also fails when the lock is stale for
+# pyproject.toml); uv itself is pinned here and bootstrapped with pip into .cache/uv.
+UV_VERSION := 0.13.9
+UV := .cache/uv/bin/uv
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install deps venv kafka-fetch run stop status logs test test-unit lint typecheck bench clean
+.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs test test-unit lint typecheck bench clean
 
 help:
 	@echo "make run      start Kafka and the four services (installs what is missing)"
@@ -14,6 +19,9 @@ help:
 	@echo "make test     the whole test suite against a real Kafka broker"
 	@echo "make bench    benchmarks (print their figures)"
 	@echo "make lint     ruff + mypy"
+	@echo "make lock     re-resolve uv.lock after editing pyproject.toml"
+	@echo "make upgrade  upgrade every pinned dependency (a deliberate act: review, test, commit)"
+	@echo "make clean    stop everything and delete the broker's data and .run/"
 
 install: venv kafka-fetch
 
@@ -22,11 +30,20 @@ deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml | deps
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | deps $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	@touch $@
+
+lock: $(UV)  ## after editing dependencies in pyproject.toml: re-resolve uv.lock (minimal changes)
+	$(UV) lock --python $(PYTHON)
+
+upgrade: $(UV)  ## the deliberate act: move every pin to the newest allowed version
+	$(UV) lock --upgrade --python $(PYTHON)
+	@echo "uv.lock upgraded: review 'git diff uv.lock' (holidays data moves deadlines), run make test, commit"
 
 kafka-fetch: deps
 	@$(KAFKA) fetch

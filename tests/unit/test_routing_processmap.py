@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.adapters.mapfile import load_yaml, parse_map_text, read_map_file
+from routing.adapters.mapfile import MAX_DEPTH, load_yaml, parse_map_text, read_map_file
 from routing.domain.processmap import InvalidProcessMap, MapError, parse_process_map
 from routing.settings import DEFAULT_MAP
 from shared.contracts import Priority
@@ -379,6 +379,17 @@ def test_alias_bomb_is_refused() -> None:
 def test_deeply_nested_document_is_refused() -> None:
     (error,) = errors_of("[" * 5000 + "]" * 5000)
     assert error.path == "(yaml)"
+    assert f"nested more than {MAX_DEPTH} levels deep" in error.reason
+
+
+def test_nesting_limit_is_batons_own_whatever_the_yaml_library() -> None:
+    # One level past the limit is refused with Baton's message (not the parser's), and a
+    # document exactly at the limit gets past the YAML stage to the map's own checks.
+    depth = MAX_DEPTH - 1  # under the top-level mapping: exactly MAX_DEPTH levels
+    at_limit = errors_of("x-deep: " + "[" * depth + "]" * depth)
+    assert {e.reason for e in at_limit} == {"missing section"}
+    (error,) = errors_of("x-deep: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH)
+    assert error.reason.startswith(f"the document is nested more than {MAX_DEPTH} levels")
 
 
 def test_missing_file_is_reported_with_its_path(tmp_path: Path) -> None:

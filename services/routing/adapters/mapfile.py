@@ -1,9 +1,12 @@
 """The process map file: read it, parse its YAML safely, hand the document to the domain.
 
-YAML is read with the safe loader plus two guards the plain loader lacks: a key given twice in
+YAML is read with the safe loader plus three guards the plain loader lacks: a key given twice in
 one mapping is an error (YAML silently keeps the last one, which would hide a duplicated
-process), and a document whose aliases expand beyond a bound is refused (an "alias bomb" posted
-to the validate endpoint would otherwise eat memory and CPU).
+process), a document whose aliases expand beyond a bound is refused (an "alias bomb" posted
+to the validate endpoint would otherwise eat memory and CPU), and a document nested deeper than
+Baton's own limit is refused before it is composed. The limits are Baton's, not a side effect
+of the YAML library in use: libyaml, for one, stops at its own depth with its own error, and
+the pure-Python parser recurses until the interpreter gives up.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 try:  # libyaml's parser when PyYAML was built with it: ~20x faster than the pure one
@@ -26,8 +30,12 @@ from routing.domain.processmap import (
     parse_process_map,
 )
 
-MAX_EXPANDED_NODES = 200_000
-"""Far above any real map (thousands of nodes), far below what hurts."""
+MAX_EXPANDED_NODES = 2_000_000
+"""Far above any real map (a 10,000-route map with four priorities has ~600,000 nodes), far
+below what hurts."""
+MAX_DEPTH = 64
+"""A process map nests about eight levels deep (routes[].standard.targets.P1.response); 64
+leaves room for anchors and `x-` sections and is far below any parser's own limit."""
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -75,10 +83,53 @@ def _expanded_size(node: Node, memo: dict[int, int]) -> int:
     return size
 
 
+def _too_deep(text: str, loader: type[Any] = _SafeLoader) -> MapError | None:
+    """The first place the document nests deeper than MAX_DEPTH, found on the event stream
+    (flat: no recursion, and nothing is composed). Raises the parser's YAMLError, if any."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+                return MapError(
+                    "(yaml)", f"the document is nested more than {MAX_DEPTH} levels deep ({where})"
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _nesting_error(text: str) -> MapError | None:
+    """Baton's depth limit, whatever the parser's own limits.
+
+    libyaml's scanner reads ahead inside flow collections and may stop at its own depth limit
+    before the event stream shows ours: when it fails, the text up to where it failed is read
+    again with the pure-Python parser, which has no limit of its own (only invalid documents
+    pay for that second pass).
+    """
+    try:
+        return _too_deep(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        prefix = text[: mark.index] if mark is not None and mark.index else text
+        try:
+            deep = _too_deep(prefix, yaml.SafeLoader)
+        except yaml.YAMLError:
+            deep = None
+        if deep is None:
+            raise
+        return deep
+
+
 def load_yaml(text: str) -> tuple[Any, list[MapError]]:
     """The YAML document in `text` and the problems the loader found (syntax, duplicate keys)."""
     loader = _Loader(text)
     try:
+        deep = _nesting_error(text)
+        if deep is not None:
+            return None, [deep]
         node = loader.get_single_node()
         if node is None:
             return None, []
@@ -94,8 +145,6 @@ def load_yaml(text: str) -> tuple[Any, list[MapError]]:
         return None, [MapError(where, f"invalid YAML: {problem}")]
     except yaml.YAMLError as exc:
         return None, [MapError("(yaml)", f"invalid YAML: {exc}")]
-    except RecursionError:
-        return None, [MapError("(yaml)", "the document is nested too deeply")]
     finally:
         loader.dispose()
 
