@@ -8,6 +8,7 @@ HTTPException raised from a domain.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
@@ -47,12 +48,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text}
     for code, text in (
         (400, "Malformed request"),
-        (401, "Missing or wrong API key"),
-        (403, "The API key may not post for this process"),
+        (401, "Missing or unknown API key"),
+        (403, "The API key lacks the scope (or the process) this needs"),
         (404, "Not found"),
         (409, "Conflict"),
+        (413, "Request too large"),
         (422, "Invalid field values"),
-        (503, "Kafka unreachable: retry after the Retry-After delay"),
+        (429, "Over the key's rate limit: retry after the Retry-After delay"),
+        (503, "Not ready (Kafka unreachable, or still starting): retry after Retry-After"),
     )
 }
 
@@ -190,9 +193,11 @@ def registry_renderer(registry: CollectorRegistry) -> Render:
     return render
 
 
-def metrics_router(render: Render) -> APIRouter:
-    """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks."""
+def metrics_router(render: Render, token: str | None = None) -> APIRouter:
+    """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks;
+    behind `Authorization: Bearer <token>` when a token is set (Prometheus' `authorization`)."""
     router = APIRouter(tags=["metrics"])
+    expected = f"Bearer {token}".encode() if token else None
 
     @router.get(
         "/metrics",
@@ -202,34 +207,22 @@ def metrics_router(render: Render) -> APIRouter:
                 "description": "Prometheus text format 0.0.4, or OpenMetrics 1.0 (with "
                 "exemplars) when the Accept header asks for application/openmetrics-text",
                 "content": {CONTENT_TYPE_LATEST: {}, OPENMETRICS_TYPE: {}},
-            }
+            },
+            401: {"model": Problem, "description": "metrics token set and not presented"},
         },
     )
     async def metrics(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return problem_response(
+                    401,
+                    "Unauthorized",
+                    "this /metrics needs 'Authorization: Bearer <metrics token>'",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         if "application/openmetrics-text" in request.headers.get("accept", ""):
             return Response(render(True), media_type=OPENMETRICS_TYPE)
         return Response(render(False), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def configure_observability(level: str) -> None:
-    """Process-wide logging format and the `_created` series switched off."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
-    )
-    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-def install_common(
-    app: FastAPI,
-    registry: CollectorRegistry,
-    checks: Callable[[], dict[str, bool]],
-    render: Render | None = None,
-) -> None:
-    """Error handlers, health and metrics routes: the same on every service (`render`
-    replaces client_python's rendering of `registry`, e.g. a faster one)."""
-    install_error_handlers(app)
-    app.include_router(health_router(checks))
-    app.include_router(metrics_router(render or registry_renderer(registry)))

@@ -23,8 +23,16 @@ from routing.handlers import MapState, RejectedCounter, RouteEvents, put_in_forc
 from routing.settings import Settings
 from shared.clock import Clock, SystemClock
 from shared.events import LIFECYCLE_TYPES
-from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
-from shared.kafka import ConsumerLoop, KafkaUnavailable, LagCollector, ProcessedCounter, Publisher
+from shared.kafka import (
+    BrokerWatch,
+    ConsumerLoop,
+    KafkaUnavailable,
+    LagCollector,
+    ProcessedCounter,
+    Publisher,
+)
+from shared.logs import configure_observability
+from shared.service import service_app
 from shared.topics import Stream
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     topics = settings.kafka.topics
 
     registry = CollectorRegistry()
-    publisher = Publisher(settings.kafka, client_id="routing")
+    watch = BrokerWatch(settings.kafka, "routing")
+    publisher = Publisher(settings.kafka, client_id="routing", watch=watch)
     maps = MapState()
     store = MapTopic(settings.kafka, publisher)
     loop = ConsumerLoop(
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Producer first, then map and consumer; stopped in the reverse order."""
+        await watch.start()
         await publisher.start()
         starting = asyncio.create_task(start_routing(), name="routing-start")
         try:
@@ -103,23 +113,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await starting
             await loop.stop()  # finishes and commits the batch in hand
             await publisher.stop()
+            await watch.stop()
 
-    app = FastAPI(
+    app = service_app(
         title="Baton routing",
         summary="The process map: processes, routes, versioned service standards, calendars; "
         "who receives each handoff and which standard applies.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=lambda: {
+            "kafka": watch.connected,
+            "process_map": maps.loaded,
+            "consumer": loop.running and loop.joined.is_set(),
+        },
     )
-    app.state.settings = settings
-    app.state.clock = clock
     app.state.maps = maps
     app.state.consumer = loop
-    install_common(
-        app,
-        registry,
-        checks=lambda: {"process_map": maps.loaded, "consumer": loop.joined.is_set()},
-    )
+    app.state.validating = asyncio.Semaphore(1)
     app.include_router(routes.router)
     return app
