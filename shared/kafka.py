@@ -44,7 +44,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
-from shared.events import Envelope, UnknownEventType
+from shared.events import Envelope, UnknownEventType, ce_headers
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -245,14 +245,9 @@ async def _until_led(
 
 def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
     """Mirror id, type and version into Kafka headers (CloudEvents Kafka binding names)."""
-    return [
-        ("ce_id", envelope.event_id.encode()),
-        ("ce_type", envelope.event_type.encode()),
-        ("ce_source", envelope.producer.encode()),
-        ("ce_specversion", b"1.0"),
-        ("baton_schema_version", str(envelope.schema_version).encode()),
-        ("content-type", b"application/json"),
-    ]
+    return ce_headers(
+        envelope.event_id, envelope.event_type, envelope.producer, envelope.schema_version
+    )
 
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
@@ -793,6 +788,9 @@ class TableReader:
         if self._consumer is not None:
             await close_consumer(self._consumer)
 
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._callback(record.key or b"", record.value)
+
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
         delay = 0.2
         while True:
@@ -834,11 +832,51 @@ class TableReader:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
-                    self._callback(record.key or b"", record.value)
+                    self._deliver(record)
             # Position, not the last offset seen: transaction markers can sit at the end.
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A record as a follower hands it on (no aiokafka type leaves shared)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class LogFollower(TableReader):
+    """Like TableReader, for topics read as logs: every record, with its position and headers.
+
+    Delivery semantics: no group, no commits; every start reads the topics again from the
+    beginning of their retention, so what is derived from them is rebuilt, never drifts.
+    """
+
+    def __init__(
+        self, kafka: KafkaSettings, topics: Sequence[str], on_record: Callable[[Received], None]
+    ) -> None:
+        super().__init__(kafka, topics, lambda _key, _value: None)
+        self._on_record = on_record
+
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._on_record(
+            Received(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp,
+                record.key or b"",
+                record.value or b"",
+                tuple(record.headers or ()),
+            )
+        )
 
 
 async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:

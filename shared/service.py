@@ -23,6 +23,7 @@ from shared.http import (
     PROBLEM_JSON,
     PROBLEM_RESPONSES,
     Render,
+    RequestMetrics,
     health_router,
     install_error_handlers,
     metrics_router,
@@ -42,14 +43,16 @@ def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                # Bodies parsed by hand bring their models' schemas along (see intake).
+                components.update(operation.pop("x-baton-schemas", {}))
                 for code, response in operation.get("responses", {}).items():
                     if code.isdigit() and int(code) >= 400:
                         response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
                         if code == "422":
                             response["description"] = "Invalid field values"
-        components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         app.openapi_schema = schema
@@ -86,5 +89,6 @@ def service_app(
     app.include_router(health_router(checks))
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app.include_router(metrics_router(render or registry_renderer(registry), token))
+    app.add_middleware(RequestMetrics, registry=registry)
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
     return app
