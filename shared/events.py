@@ -434,7 +434,19 @@ def encode_event(
     if causation_id is not None:
         doc["causation_id"] = causation_id
     doc["data"] = data
-    headers = [
+    value = json.dumps(doc, separators=(",", ":")).encode()
+    return EncodedEvent(
+        event_id, event_type, key.encode(), value, ce_headers(event_id, event_type, producer)
+    )
+
+
+def ce_headers(
+    event_id: str, event_type: str, producer: str, schema_version: int | None = None
+) -> list[tuple[str, bytes]]:
+    """The Kafka headers mirroring an event's id, type, source and version (CloudEvents'
+    Kafka protocol binding names): the one place they are spelled."""
+    version = LATEST_VERSION[event_type] if schema_version is None else schema_version
+    return [
         ("ce_id", event_id.encode()),
         ("ce_type", event_type.encode()),
         ("ce_source", producer.encode()),
@@ -442,8 +454,6 @@ def encode_event(
         ("baton_schema_version", str(version).encode()),
         ("content-type", b"application/json"),
     ]
-    value = json.dumps(doc, separators=(",", ":")).encode()
-    return EncodedEvent(event_id, event_type, key.encode(), value, headers)
 
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")
@@ -492,6 +502,7 @@ __all__ = [
     "SlaWarningV1",
     "UnknownEventType",
     "ValidationError",
+    "ce_headers",
     "derived_id",
     "encode_event",
     "make_envelope",

@@ -37,7 +37,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
-from shared.events import Envelope, UnknownEventType
+from shared.events import Envelope, UnknownEventType, ce_headers
+from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -125,14 +126,9 @@ async def _until_led(
 
 def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
     """Mirror id, type and version into Kafka headers (CloudEvents Kafka binding names)."""
-    return [
-        ("ce_id", envelope.event_id.encode()),
-        ("ce_type", envelope.event_type.encode()),
-        ("ce_source", envelope.producer.encode()),
-        ("ce_specversion", b"1.0"),
-        ("baton_schema_version", str(envelope.schema_version).encode()),
-        ("content-type", b"application/json"),
-    ]
+    return ce_headers(
+        envelope.event_id, envelope.event_type, envelope.producer, envelope.schema_version
+    )
 
 
 @dataclass(frozen=True)
@@ -169,8 +165,7 @@ class Publisher:
             await self._started.wait()
 
     async def _connect(self) -> None:
-        delay = 0.2
-        while True:
+        async def attempt() -> AIOKafkaProducer:
             producer = AIOKafkaProducer(
                 client_id=self._client_id,
                 enable_idempotence=True,
@@ -180,16 +175,14 @@ class Publisher:
             )
             try:
                 await producer.start()
-            except KafkaError as exc:
-                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+            except KafkaError:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            self._started.set()
-            return
+                raise
+            return producer
+
+        self._producer = await retrying(attempt, on=(KafkaError,), what="connecting to kafka")
+        self._started.set()
 
     async def stop(self) -> None:
         """Flush what is buffered and close."""
@@ -303,7 +296,10 @@ class EventIdWindow:
             self._ids.popitem(last=False)
 
 
-Handler = Callable[[Envelope], Awaitable[Sequence[Outbound]]]
+Source = tuple[str, int]
+"""(topic, partition) a record came from: aiokafka's TopicPartition is such a tuple."""
+Handler = Callable[[Envelope, Source], Awaitable[Sequence[Outbound]]]
+"""The service layer's entry: one decoded event and the partition it came from."""
 
 
 class ProcessedCounter:
@@ -340,7 +336,7 @@ class ConsumerLoop:
         max_attempts: int = 3,
         max_records: int = 500,
         after_commit: Callable[[TopicPartition], None] | None = None,
-        before_batch: Callable[[TopicPartition, set[TopicPartition]], None] | None = None,
+        revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -354,7 +350,7 @@ class ConsumerLoop:
         self._max_attempts = max_attempts
         self._max_records = max_records
         self._after_commit = after_commit
-        self._before_batch = before_batch
+        self._revoked = revoked
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -429,8 +425,6 @@ class ConsumerLoop:
         outbound: list[Outbound] = []
         accepted: dict[TopicPartition, list[str]] = {}
         for tp, records in batches.items():
-            if self._before_batch is not None and self._consumer is not None:
-                self._before_batch(tp, set(self._consumer.assignment()))
             types = accepted.setdefault(tp, [])
             for record in records:
                 out = await self._process_record(record)
@@ -441,15 +435,11 @@ class ConsumerLoop:
         # in between replays the fetch (at-least-once) instead of losing its outputs. One
         # publish and one commit per fetch, not per partition: two round trips, whatever the
         # number of partitions.
-        delay = 0.2
-        while True:
-            try:
-                await self._publisher.publish_many(outbound)
-                break
-            except KafkaUnavailable as exc:
-                log.warning("publish failed (%s); retrying the batch's outputs", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retrying(
+            lambda: self._publisher.publish_many(outbound),
+            on=(KafkaUnavailable,),
+            what="publishing the batch's outputs",
+        )
         for tp, types in accepted.items():
             for event_type in types:
                 self._processed.inc(tp.topic, event_type, "ok")
@@ -471,7 +461,7 @@ class ConsumerLoop:
             return None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                out = await self._handler(envelope)
+                out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
                 self._seen.add(envelope.event_id)
                 return out, (envelope.event_id, event_type)
@@ -497,20 +487,17 @@ class ConsumerLoop:
         log.warning(
             "dead-lettering %s@%d/%d: %s", record.topic, record.partition, record.offset, reason
         )
-        delay = 0.2
-        while True:
-            try:
-                fut = await self._publisher.send(
-                    self._dlq_topic(record.topic),
-                    record.value or b"",
-                    key=record.key or b"",
-                    headers=failure_headers(record, self._group, code, reason),
-                )
-                await wait_acks([fut])
-                break
-            except KafkaUnavailable:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def attempt() -> None:
+            fut = await self._publisher.send(
+                self._dlq_topic(record.topic),
+                record.value or b"",
+                key=record.key or b"",
+                headers=failure_headers(record, self._group, code, reason),
+            )
+            await wait_acks([fut])
+
+        await retrying(attempt, on=(KafkaUnavailable,), what="writing a dead letter")
         self._processed.inc(record.topic, event_type, result)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -536,13 +523,14 @@ async def start_group_consumer(
     listener: ConsumerRebalanceListener,
     max_records: int,
     created: Callable[[AIOKafkaConsumer], None] | None = None,
+    **consumer_options: Any,
 ) -> AIOKafkaConsumer:
     """A started group member (manual commits, read_committed), retrying until Kafka answers.
 
     `created` sees the consumer before it starts: a rebalance listener may run during start.
     """
-    delay = 0.2
-    while True:
+
+    async def attempt() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             group_id=group,
             client_id=group,
@@ -551,18 +539,19 @@ async def start_group_consumer(
             isolation_level="read_committed",
             max_poll_records=max_records,
             **client_options(kafka),
+            **consumer_options,
         )
         consumer.subscribe(list(topics), listener=listener)
         if created is not None:
             created(consumer)
         try:
             await consumer.start()
-            return consumer
-        except KafkaError as exc:
-            log.warning("consumer %s: kafka not reachable (%s); retrying", group, exc)
+        except KafkaError:
             await close_consumer(consumer)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise
+        return consumer
+
+    return await retrying(attempt, on=(KafkaError,), what=f"consumer {group} joining")
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -573,7 +562,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            pass
+            if self._loop._revoked is not None:
+                self._loop._revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
@@ -635,8 +625,7 @@ class TableReader:
             await close_consumer(self._consumer)
 
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        delay = 0.2
-        while True:
+        async def attempt() -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
             # Subscribed without a group: start() loads the topics' metadata and every
             # partition is assigned from the beginning (a bare assign() would not know the
             # partitions right after start on Kafka 4.x).
@@ -656,12 +645,12 @@ class TableReader:
                 ]
                 if len({tp.topic for tp in partitions}) < len(self._topics):
                     raise KafkaConnectionError("table topics not found yet")
-                return consumer, partitions
-            except KafkaError as exc:
-                log.warning("table %s: kafka not ready (%r); retrying", self._topics, exc)
+            except KafkaError:
                 await close_consumer(consumer)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                raise
+            return consumer, partitions
+
+        return await retrying(attempt, on=(KafkaError,), what=f"table {self._topics}")
 
     async def _run(self) -> None:
         consumer, partitions = await self._connect()

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from routing.adapters.mapfile import parse_map_text
-from routing.api.deps import CatalogDep, ClockDep, StateDep
+from routing.api.deps import CatalogDep, ClockDep, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
-from routing.domain.versioning import Change, next_map
+from routing.domain.versioning import Change
 from shared.contracts import CalendarV1, ProcessMapV1, ProcessV1, RouteSpecV1
 from shared.http import FieldError, NotFound, ProblemError
 
@@ -187,7 +186,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     openapi_extra=_YAML_BODY,
     responses={413: {"description": "Body too large"}, 415: {"description": "Not YAML"}},
 )
-async def validate_map(request: Request, state: StateDep, clock: ClockDep) -> MapSummary:
+async def validate_map(request: Request, queries: QueriesDep, clock: ClockDep) -> MapSummary:
     """Check a process map (YAML) without applying it: every error with its path, or a summary
     with the standard versions it would get against the map in force."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -205,19 +204,19 @@ async def validate_map(request: Request, state: StateDep, clock: ClockDep) -> Ma
             [FieldError(field="body", reason=f"not UTF-8 at byte {exc.start}")],
         ) from None
     try:
-        draft = parse_map_text(text)
+        preview = queries.preview(text, clock.now())
     except InvalidProcessMap as exc:
         raise InvalidMap(
             f"{len(exc.errors)} error(s); nothing was applied",
             [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
         ) from None
-    versioned = next_map(draft, state.current, now=clock.now(), source="validate")
+    draft, versioned = preview.draft, preview.versioned
     return MapSummary(
         calendars=len(draft.calendars),
         processes=len(draft.processes),
         routes=len(draft.routes),
         kinds=sorted({r.kind for r in draft.routes}),
-        compared_with_version=state.current.version if state.current else None,
+        compared_with_version=preview.compared_with.version if preview.compared_with else None,
         standards=[
             StandardPreview(
                 route_id=s.route_id,
