@@ -508,9 +508,11 @@ def payload_json(payload: Frozen) -> bytes:
 
 
 def ce_headers(
-    event_id: str, event_type: str, producer: str, version: int
+    event_id: str, event_type: str, producer: str, schema_version: int | None = None
 ) -> list[tuple[str, bytes]]:
-    """Id, type, source and version mirrored into Kafka headers (CloudEvents' Kafka binding)."""
+    """The Kafka headers mirroring an event's id, type, source and version (CloudEvents'
+    Kafka protocol binding names): the one place they are spelled."""
+    version = LATEST_VERSION[event_type] if schema_version is None else schema_version
     return [
         ("ce_id", event_id.encode()),
         ("ce_type", event_type.encode()),

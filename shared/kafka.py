@@ -45,6 +45,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from shared.events import Envelope, UnknownEventType, ce_headers
+from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -302,8 +303,7 @@ class Publisher:
             await self._started.wait()
 
     async def _connect(self) -> None:
-        delay = 0.2
-        while True:
+        async def attempt() -> AIOKafkaProducer:
             producer = AIOKafkaProducer(
                 client_id=self._client_id,
                 enable_idempotence=True,
@@ -313,16 +313,14 @@ class Publisher:
             )
             try:
                 await producer.start()
-            except KafkaError as exc:
-                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+            except KafkaError:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            self._started.set()
-            return
+                raise
+            return producer
+
+        self._producer = await retrying(attempt, on=(KafkaError,), what="connecting to kafka")
+        self._started.set()
 
     async def stop(self) -> None:
         """Flush what is buffered and close."""
@@ -457,7 +455,10 @@ class EventIdWindow:
             self._ids.popitem(last=False)
 
 
-Handler = Callable[[Envelope], Awaitable[Sequence[Outbound]]]
+Source = tuple[str, int]
+"""(topic, partition) a record came from: aiokafka's TopicPartition is such a tuple."""
+Handler = Callable[[Envelope, Source], Awaitable[Sequence[Outbound]]]
+"""The service layer's entry: one decoded event and the partition it came from."""
 
 
 class ProcessedCounter:
@@ -494,7 +495,7 @@ class ConsumerLoop:
         max_attempts: int = 3,
         max_records: int = 500,
         after_commit: Callable[[TopicPartition], None] | None = None,
-        before_batch: Callable[[TopicPartition, set[TopicPartition]], None] | None = None,
+        revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -508,7 +509,7 @@ class ConsumerLoop:
         self._max_attempts = max_attempts
         self._max_records = max_records
         self._after_commit = after_commit
-        self._before_batch = before_batch
+        self._revoked = revoked
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -583,8 +584,6 @@ class ConsumerLoop:
         outbound: list[Outbound] = []
         accepted: dict[TopicPartition, list[str]] = {}
         for tp, records in batches.items():
-            if self._before_batch is not None and self._consumer is not None:
-                self._before_batch(tp, set(self._consumer.assignment()))
             types = accepted.setdefault(tp, [])
             for record in records:
                 out = await self._process_record(record)
@@ -595,15 +594,11 @@ class ConsumerLoop:
         # in between replays the fetch (at-least-once) instead of losing its outputs. One
         # publish and one commit per fetch, not per partition: two round trips, whatever the
         # number of partitions.
-        delay = 0.2
-        while True:
-            try:
-                await self._publisher.publish_many(outbound)
-                break
-            except KafkaUnavailable as exc:
-                log.warning("publish failed (%s); retrying the batch's outputs", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retrying(
+            lambda: self._publisher.publish_many(outbound),
+            on=(KafkaUnavailable,),
+            what="publishing the batch's outputs",
+        )
         for tp, types in accepted.items():
             for event_type in types:
                 self._processed.inc(tp.topic, event_type, "ok")
@@ -625,7 +620,7 @@ class ConsumerLoop:
             return None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                out = await self._handler(envelope)
+                out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
                 self._seen.add(envelope.event_id)
                 return out, (envelope.event_id, event_type)
@@ -651,20 +646,17 @@ class ConsumerLoop:
         log.warning(
             "dead-lettering %s@%d/%d: %s", record.topic, record.partition, record.offset, reason
         )
-        delay = 0.2
-        while True:
-            try:
-                fut = await self._publisher.send(
-                    self._dlq_topic(record.topic),
-                    record.value or b"",
-                    key=record.key or b"",
-                    headers=failure_headers(record, self._group, code, reason),
-                )
-                await wait_acks([fut])
-                break
-            except KafkaUnavailable:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def attempt() -> None:
+            fut = await self._publisher.send(
+                self._dlq_topic(record.topic),
+                record.value or b"",
+                key=record.key or b"",
+                headers=failure_headers(record, self._group, code, reason),
+            )
+            await wait_acks([fut])
+
+        await retrying(attempt, on=(KafkaUnavailable,), what="writing a dead letter")
         self._processed.inc(record.topic, event_type, result)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -690,13 +682,14 @@ async def start_group_consumer(
     listener: ConsumerRebalanceListener,
     max_records: int,
     created: Callable[[AIOKafkaConsumer], None] | None = None,
+    **consumer_options: Any,
 ) -> AIOKafkaConsumer:
     """A started group member (manual commits, read_committed), retrying until Kafka answers.
 
     `created` sees the consumer before it starts: a rebalance listener may run during start.
     """
-    delay = 0.2
-    while True:
+
+    async def attempt() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             group_id=group,
             client_id=group,
@@ -705,18 +698,19 @@ async def start_group_consumer(
             isolation_level="read_committed",
             max_poll_records=max_records,
             **client_options(kafka),
+            **consumer_options,
         )
         consumer.subscribe(list(topics), listener=listener)
         if created is not None:
             created(consumer)
         try:
             await consumer.start()
-            return consumer
-        except KafkaError as exc:
-            log.warning("consumer %s: kafka not reachable (%s); retrying", group, exc)
+        except KafkaError:
             await close_consumer(consumer)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise
+        return consumer
+
+    return await retrying(attempt, on=(KafkaError,), what=f"consumer {group} joining")
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -727,7 +721,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            pass
+            if self._loop._revoked is not None:
+                self._loop._revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
@@ -792,8 +787,7 @@ class TableReader:
         self._callback(record.key or b"", record.value)
 
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        delay = 0.2
-        while True:
+        async def attempt() -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
             # Subscribed without a group: start() loads the topics' metadata and every
             # partition is assigned from the beginning (a bare assign() would not know the
             # partitions right after start on Kafka 4.x).
@@ -813,12 +807,12 @@ class TableReader:
                 ]
                 if len({tp.topic for tp in partitions}) < len(self._topics):
                     raise KafkaConnectionError("table topics not found yet")
-                return consumer, partitions
-            except KafkaError as exc:
-                log.warning("table %s: kafka not ready (%r); retrying", self._topics, exc)
+            except KafkaError:
                 await close_consumer(consumer)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                raise
+            return consumer, partitions
+
+        return await retrying(attempt, on=(KafkaError,), what=f"table {self._topics}")
 
     async def _run(self) -> None:
         consumer, partitions = await self._connect()

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from metrics.adapters.exposition import Exposition
 from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
-from metrics.adapters.kafka import KafkaSide
+from metrics.consumer import MetricsConsumer
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StateView, StatusBoard
 from metrics.handlers import MetricsService, Staging
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         map_topic=topics.name(Stream.PROCESS_MAP),
         status_topic=topics.name(Stream.STATUS),
     )
-    kafka = KafkaSide(settings, service, registry, processed)
+    kafka = MetricsConsumer(settings, service, registry, processed)
     state = StateGauges(StateView(board), lambda: service.catalog, clock)
     targets = CatalogGauges(lambda: service.catalog)
     exposition = Exposition(registry, [instruments.render, state.render, targets.render])

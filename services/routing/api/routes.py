@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from routing.adapters.mapfile import parse_map_text
-from routing.api.deps import CatalogDep, ClockDep, StateDep
+from routing.api.deps import CatalogDep, ClockDep, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
-from routing.domain.versioning import Change, next_map
+from routing.domain.versioning import Change
 from shared.auth import Admin, Caller, Reader
 from shared.contracts import CalendarV1, ContactV1, ProcessMapV1, ProcessV1, RouteSpecV1
 from shared.http import FieldError, NotFound, ProblemError
@@ -215,7 +214,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     responses={413: {"description": "Body too large"}, 415: {"description": "Not YAML"}},
 )
 async def validate_map(
-    request: Request, state: StateDep, clock: ClockDep, caller: Admin
+    request: Request, queries: QueriesDep, clock: ClockDep, caller: Admin
 ) -> MapSummary:
     """Check a process map (YAML) without applying it: every error with its path, or a summary
     with the standard versions it would get against the map in force. The check runs on a
@@ -235,21 +234,21 @@ async def validate_map(
             [FieldError(field="body", reason=f"not UTF-8 at byte {exc.start}")],
         ) from None
     try:
-        # One check at a time: a check holds a thread and much CPU for a large map.
+        # One check at a time, on a worker thread: a large map holds much CPU for seconds.
         async with request.app.state.validating:
-            draft = await run_in_threadpool(parse_map_text, text)
+            preview = await run_in_threadpool(queries.preview, text, clock.now())
     except InvalidProcessMap as exc:
         raise InvalidMap(
             f"{len(exc.errors)} error(s); nothing was applied",
             [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
         ) from None
-    versioned = next_map(draft, state.current, now=clock.now(), source="validate")
+    draft, versioned = preview.draft, preview.versioned
     return MapSummary(
         calendars=len(draft.calendars),
         processes=len(draft.processes),
         routes=len(draft.routes),
         kinds=sorted({r.kind for r in draft.routes}),
-        compared_with_version=state.current.version if state.current else None,
+        compared_with_version=preview.compared_with.version if preview.compared_with else None,
         standards=[
             StandardPreview(
                 route_id=s.route_id,

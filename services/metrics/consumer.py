@@ -1,4 +1,4 @@
-"""The Kafka side of the metrics service: two table readers and one consumer loop.
+"""metrics' Kafka entrypoint: two table readers and one consumer loop, wired to the handlers.
 
 Delivery semantics:
 - `routing.processmap.v1` and `sla.status.v1` (compacted): read from the beginning at every
@@ -38,7 +38,7 @@ from shared.topics import Stream
 log = logging.getLogger(__name__)
 
 
-class KafkaSide:
+class MetricsConsumer:
     """Starts and stops the readers and the loop, and says whether the service is ready."""
 
     def __init__(
@@ -64,14 +64,12 @@ class KafkaSide:
             group_id=group,
             handler=service.handle,
             publisher=self.publisher,
-            dlq_topic=lambda topic: f"{topic}.dlq",
+            dlq_topic=topics.dlq_of,
             processed=processed,
             known_event_types=frozenset(t for t, _ in PAYLOADS),
             dedup_window=settings.dedup_window,
             after_commit=service.after_commit,
-            # The staging must know which partition a batch belongs to, so that
-            # after_commit(tp) exposes that partition's effects and nothing else.
-            before_batch=service.staging.begin,
+            revoked=service.revoked,
         )
         registry.register(LagCollector(group, self.loop.lag))
         self._starter: asyncio.Task[None] | None = None
