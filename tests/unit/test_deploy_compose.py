@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ def test_compose_file_matches_the_compose_spec() -> None:
 
 
 def test_image_build_points_at_the_dockerfile() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     for name, service in baton_services().items():
+        assert service["image"] == f"baton:{version}", "the tag `make image` builds"
         context = (DEPLOY / service["build"]["context"]).resolve()
         assert context == REPO, f"{name}: the build context is the repository root"
         assert (context / service["build"]["dockerfile"]).is_file()
