@@ -83,8 +83,11 @@ def meta(name: str, component: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "namespace": NAMESPACE, "labels": labels(component), **extra}
 
 
-def from_config(key: str) -> dict[str, Any]:
-    return {"configMapKeyRef": {"name": "baton-kafka", "key": key}}
+def from_config(key: str, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": "baton-kafka", "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"configMapKeyRef": ref}
 
 
 def from_secret(name: str, key: str, optional: bool = False) -> dict[str, Any]:
@@ -95,14 +98,25 @@ def from_secret(name: str, key: str, optional: bool = False) -> dict[str, Any]:
 
 
 def kafka_env(prefix: str) -> list[dict[str, Any]]:
-    """The Kafka connection of one Settings prefix: the shared ConfigMap and Secret."""
-    config = ("bootstrap_servers", "security_protocol", "sasl_mechanism", "topic_prefix")
-    env = [{"name": f"{prefix}KAFKA__{k.upper()}", "valueFrom": from_config(k)} for k in config]
+    """The Kafka connection of one Settings prefix, from the `baton-kafka` ConfigMap and Secret.
+
+    The security keys are optional references: the ConfigMap and Secret alone decide, so a
+    PLAINTEXT cluster only leaves them out (a SASL protocol without credentials still stops
+    the service at start-up, naming what is missing)."""
+    required = ("bootstrap_servers", "security_protocol", "topic_prefix")
+    optional = ("sasl_mechanism", "ssl_cafile")
+    env = [{"name": f"{prefix}KAFKA__{k.upper()}", "valueFrom": from_config(k)} for k in required]
     env += [
-        {"name": f"{prefix}KAFKA__SASL_{k.upper()}", "valueFrom": from_secret("baton-kafka", k)}
+        {"name": f"{prefix}KAFKA__{k.upper()}", "valueFrom": from_config(k, optional=True)}
+        for k in optional
+    ]
+    env += [
+        {
+            "name": f"{prefix}KAFKA__SASL_{k.upper()}",
+            "valueFrom": from_secret("baton-kafka", k, optional=True),
+        }
         for k in ("username", "password")
     ]
-    env.append({"name": f"{prefix}KAFKA__SSL_CAFILE", "value": f"{KAFKA_CA_DIR}/ca.crt"})
     return env
 
 
@@ -165,7 +179,7 @@ def deployment(service: Service, map_digest: str) -> dict[str, Any]:
         annotations["baton/process-map-sha256"] = map_digest
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        {"name": "kafka-ca", "secret": {"secretName": "baton-kafka", "items": [
+        {"name": "kafka-ca", "secret": {"secretName": "baton-kafka", "optional": True, "items": [
             {"key": "ca.crt", "path": "ca.crt"}]}},
     ]  # fmt: skip
     if service.name == "routing":
@@ -283,6 +297,7 @@ def kafka_config() -> dict[str, Any]:
             "bootstrap_servers": "kafka-bootstrap.kafka.svc:9093",
             "security_protocol": "SASL_SSL",
             "sasl_mechanism": "SCRAM-SHA-512",
+            "ssl_cafile": f"{KAFKA_CA_DIR}/ca.crt",
             "topic_prefix": "",
             "partitions": "6",
         },

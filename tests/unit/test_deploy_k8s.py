@@ -226,35 +226,67 @@ def test_every_reference_resolves_to_a_key_of_a_config_map_or_secret() -> None:
                 assert {i["key"] for i in volume["secret"]["items"]} <= set(secret["stringData"])
 
 
+def resolved_env(
+    container: dict[str, Any], config: dict[str, str], secret: dict[str, str], ca: Path
+) -> dict[str, str]:
+    """The container's environment as the kubelet builds it from `config` (the baton-kafka
+    ConfigMap's data) and `secret` (the Secrets' keys): optional keys that are absent leave
+    their variable unset; the CA mount path becomes `ca`."""
+    env: dict[str, str] = {}
+    for entry in container["env"]:
+        if entry["name"] in PENDING_SETTINGS:
+            continue
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        source = entry["valueFrom"]
+        ref = source.get("configMapKeyRef") or source["secretKeyRef"]
+        data = config if "configMapKeyRef" in source else secret
+        if ref["name"] == "baton-process-map":
+            continue
+        if ref["key"] not in data:
+            assert ref.get("optional"), f"{entry['name']}: {ref['key']} is required"
+            continue
+        env[entry["name"]] = data[ref["key"]]
+    return {k: str(ca) if v.endswith("/ca.crt") else v for k, v in env.items()}
+
+
 def test_every_container_accepts_its_environment(tmp_path: Path) -> None:
     """With the ConfigMap's values, and well-formed stand-ins for the Secret's placeholders."""
     ca = tmp_path / "ca.crt"
     ca.write_text("stand-in")
-    stand_ins = {
+    config = named("ConfigMap", "baton-kafka")["data"]
+    secret = {
         "username": "baton",
         "password": "stand-in-password",
         "INTAKE_API_KEYS": '[{"name": "erp", "key_sha256": "' + "0" * 64 + '"}]',
     }
     for name, container, settings in containers_with_settings():
-        env: dict[str, str] = {}
-        for entry in container["env"]:
-            if entry["name"] in PENDING_SETTINGS:
-                continue
-            if "value" in entry:
-                value = entry["value"]
-                env[entry["name"]] = str(ca) if value.endswith("/ca.crt") else value
-                continue
-            source = entry["valueFrom"]
-            if "configMapKeyRef" in source:
-                ref = source["configMapKeyRef"]
-                env[entry["name"]] = named("ConfigMap", ref["name"])["data"][ref["key"]]
-            else:
-                env[entry["name"]] = stand_ins[source["secretKeyRef"]["key"]]
-        with environment(env):
-            loaded = settings()
-        kafka = loaded.kafka  # type: ignore[attr-defined]
+        with environment(resolved_env(container, config, secret, ca)):
+            kafka = settings().kafka  # type: ignore[attr-defined]
         assert kafka.security_protocol == "SASL_SSL", name
         assert kafka.sasl_mechanism == "SCRAM-SHA-512", name
+        assert kafka.ssl_cafile == ca and kafka.sasl_username == "baton", name
+
+
+def test_a_plaintext_cluster_needs_only_other_config_map_values(tmp_path: Path) -> None:
+    """No security keys in the ConfigMap, no Kafka Secret: every service still starts."""
+    config = {
+        "bootstrap_servers": "kafka.dev.svc:9092",
+        "security_protocol": "PLAINTEXT",
+        "topic_prefix": "dev.",
+        "partitions": "3",
+    }
+    secret = {"INTAKE_API_KEYS": '[{"name": "erp", "key_sha256": "' + "0" * 64 + '"}]'}
+    for name, container, settings in containers_with_settings():
+        with environment(resolved_env(container, config, secret, tmp_path / "absent")):
+            kafka = settings().kafka  # type: ignore[attr-defined]
+        assert (kafka.security_protocol, kafka.sasl_username, kafka.ssl_cafile) == (
+            "PLAINTEXT",
+            None,
+            None,
+        ), name
+        assert kafka.topic_prefix == "dev."
 
 
 def test_replicas_stay_within_what_partitions_and_state_allow() -> None:
