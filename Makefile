@@ -24,7 +24,7 @@ help:
 	@echo "make upgrade  upgrade every pinned dependency (a deliberate act: review, test, commit)"
 	@echo "make clean    stop everything and delete the broker's data and .run/"
 	@echo "make image    build the container image (needs a Docker engine)"
-	@echo "make k8s      regenerate deploy/k8s/ (after editing render.py or the process map)"
+	@echo "make k8s      regenerate deploy/k8s/ (after editing deploy/k8s/render.py)"
 	@echo "make deploy-check  lint the image, validate compose and k8s offline"
 
 install: venv kafka-fetch
@@ -86,7 +86,7 @@ image:  ## one image for the four services: docker run $(IMAGE) intake|routing|s
 image-lint: venv
 	$(BIN)/hadolint deploy/Dockerfile
 
-k8s: venv  ## deploy/k8s/*.yaml are generated: edit deploy/k8s/render.py or deploy/process-map.yaml
+k8s: venv  ## deploy/k8s/*.yaml and deploy/kustomization.yaml are written by deploy/k8s/render.py
 	$(BIN)/python deploy/k8s/render.py
 
 deploy-check: venv  ## the image, compose and k8s checks of the suite, without a Docker engine

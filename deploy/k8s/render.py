@@ -1,15 +1,17 @@
-"""Writes Baton's Kubernetes manifests (deploy/k8s/*.yaml): `make k8s` after a change here or
-to deploy/process-map.yaml. The manifests are plain YAML for `kubectl apply -k deploy/k8s` (or
-`-f`); this script only keeps the four services' manifests alike and the process-map ConfigMap
-equal to deploy/process-map.yaml. `--check` exits 1 when a committed file is stale.
+"""Writes Baton's Kubernetes manifests: `make k8s` after a change here.
 
-Edit this file, not the YAML it writes (tests/unit/test_deploy_k8s.py fails on a hand edit).
+deploy/k8s/ is a kustomize base (plain YAML): the four services, their Services and disruption
+budgets, the Kafka ConfigMap. deploy/kustomization.yaml adds the process map, generated from
+deploy/process-map.yaml by kustomize's configMapGenerator (so editing the map needs no
+regeneration, and its content hash in the ConfigMap's name rolls routing): `kubectl apply -k
+deploy`. This script only keeps the four services alike; `--check` exits 1 when a committed
+file is stale. Edit this file, not the YAML it writes (tests/unit/test_deploy_k8s.py fails on
+a hand edit).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -156,7 +158,7 @@ def topics_init() -> dict[str, Any]:
     }
 
 
-def deployment(service: Service, map_digest: str) -> dict[str, Any]:
+def deployment(service: Service) -> dict[str, Any]:
     prefix = f"{service.name.upper()}_"
     env = kafka_env(prefix)
     env.append(
@@ -174,9 +176,6 @@ def deployment(service: Service, map_digest: str) -> dict[str, Any]:
         "prometheus.io/port": str(service.port),
         "prometheus.io/path": "/metrics",
     }
-    if service.name == "routing":
-        # routing reads the map at start-up: a new map digest rolls the pods.
-        annotations["baton/process-map-sha256"] = map_digest
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         {"name": "kafka-ca", "secret": {"secretName": "baton-kafka", "optional": True, "items": [
@@ -304,15 +303,6 @@ def kafka_config() -> dict[str, Any]:
     }
 
 
-def process_map_config(text: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta("baton-process-map", "routing"),
-        "data": {"process-map.yaml": text},
-    }
-
-
 def example_secrets() -> list[dict[str, Any]]:
     keys = '[{"name": "erp", "key_sha256": "<hex sha256 of the key>", "processes": ["sales"]}]'
     return [
@@ -358,36 +348,50 @@ def dump(*docs: dict[str, Any], header: str = HEADER) -> str:
 
 
 def manifests() -> dict[str, str]:
-    """File name (under deploy/k8s) -> content."""
-    text = (DEPLOY / "process-map.yaml").read_text()
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    """File name (under deploy/) -> content."""
     files = {
-        "namespace.yaml": dump(
+        "k8s/namespace.yaml": dump(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         ),
-        "kafka-config.yaml": dump(kafka_config()),
-        "process-map-config.yaml": dump(process_map_config(text)),
+        "k8s/kafka-config.yaml": dump(kafka_config()),
     }
     for service in SERVICES:
-        files[f"{service.name}.yaml"] = dump(
-            deployment(service, digest), k8s_service(service), disruption_budget(service)
+        files[f"k8s/{service.name}.yaml"] = dump(
+            deployment(service), k8s_service(service), disruption_budget(service)
         )
-    resources = list(files)
+    files["k8s/kustomization.yaml"] = dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            # Not here: the process map (deploy/kustomization.yaml, or your overlay) and the
+            # Secrets (create them first: README "Deploying").
+            "resources": [name.removeprefix("k8s/") for name in files],
+        }
+    )
     files["kustomization.yaml"] = dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            # The Secrets are not here: create them first (README "Deploying").
-            "resources": resources,
-        }
+            "resources": ["k8s"],
+            "configMapGenerator": [
+                {
+                    "name": "baton-process-map",
+                    "namespace": NAMESPACE,
+                    "files": ["process-map.yaml"],
+                    "options": {"labels": labels("routing")},
+                }
+            ],
+        },
+        header=HEADER + "# Baton on Kubernetes with the process map of this folder: "
+        "kubectl apply -k deploy\n",
     )
-    files["secrets.example.yaml"] = dump(
+    files["k8s/secrets.example.yaml"] = dump(
         *example_secrets(),
         header=HEADER + "# An example only, deliberately not in kustomization.yaml: create the two "
-        'Secrets with\n# your values (kubectl create secret generic ..., README "Deploying").\n',
+        "Secrets with\n# your values (kubectl create secret generic ..., README \"Deploying\").\n",
     )
-    files["monitoring/servicemonitors.yaml"] = dump(*(service_monitor(s) for s in SERVICES))
-    files["monitoring/kustomization.yaml"] = dump(
+    files["k8s/monitoring/servicemonitors.yaml"] = dump(*(service_monitor(s) for s in SERVICES))
+    files["k8s/monitoring/kustomization.yaml"] = dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
@@ -403,7 +407,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stale = []
     for name, content in manifests().items():
-        path = HERE / name
+        path = DEPLOY / name
         if path.exists() and path.read_text() == content:
             continue
         stale.append(name)
@@ -411,7 +415,7 @@ def main(argv: list[str]) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
     if args.check and stale:
-        print(f"stale in deploy/k8s (run make k8s): {', '.join(stale)}", file=sys.stderr)
+        print(f"stale in deploy/ (run make k8s): {', '.join(stale)}", file=sys.stderr)
         return 1
     if not args.check:
         print(f"deploy/k8s: {len(stale)} file(s) written" if stale else "deploy/k8s: up to date")
