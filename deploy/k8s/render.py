@@ -388,7 +388,7 @@ def manifests() -> dict[str, str]:
     files["k8s/secrets.example.yaml"] = dump(
         *example_secrets(),
         header=HEADER + "# An example only, deliberately not in kustomization.yaml: create the two "
-        "Secrets with\n# your values (kubectl create secret generic ..., README \"Deploying\").\n",
+        'Secrets with\n# your values (kubectl create secret generic ..., README "Deploying").\n',
     )
     files["k8s/monitoring/servicemonitors.yaml"] = dump(*(service_monitor(s) for s in SERVICES))
     files["k8s/monitoring/kustomization.yaml"] = dump(
