@@ -249,3 +249,42 @@ def test_grafana_provisioning_finds_the_mounted_dashboards_and_prometheus() -> N
             assert resolved == "http://prometheus:9090", (
                 f"{file.name}: {url} does not reach compose's prometheus"
             )
+
+
+JVM_ONLY = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS"}
+"""Read by the image's start scripts, not broker configs."""
+
+CONFIG_NAMES = """
+public class ConfigNames {
+  public static void main(String[] args) {
+    for (String name : org.apache.kafka.server.config.AbstractKafkaConfig.CONFIG_DEF.names())
+      System.out.println(name);
+  }
+}
+"""
+
+
+def test_kafka_variables_are_configs_of_the_broker_version_the_image_runs(tmp_path: Path) -> None:
+    """apache/kafka maps KAFKA_A_B__C to the broker config a.b_c: a misspelt one would be
+    ignored silently, so every one is looked up in the broker's own config definitions."""
+    kafka = services()["kafka"]
+    version = kafka["image"].split(":", 1)[1]
+    kafka_sh = (DEPLOY / "kafka" / "kafka.sh").read_text()
+    assert f'KAFKA_VERSION="${{KAFKA_VERSION:-{version}}}"' in kafka_sh, "same Kafka as make run"
+    libs = REPO / ".cache" / "kafka" / version / "libs"
+    if not libs.exists():
+        pytest.skip(f"Kafka {version} jars not fetched (make kafka-fetch)")
+    source = tmp_path / "ConfigNames.java"
+    source.write_text(CONFIG_NAMES)
+    names = set(
+        subprocess.run(
+            ["java", "-cp", f"{libs}/*", str(source)], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "controller.quorum.voters" in names
+    for key in environment_of(kafka):
+        if key == "CLUSTER_ID" or key in JVM_ONLY:
+            continue
+        assert key.startswith("KAFKA_"), key
+        config = key[6:].lower().replace("___", "-").replace("__", "\0").replace("_", ".")
+        assert config.replace("\0", "_") in names, f"{key}: no broker config of that name"
