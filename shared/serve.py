@@ -3,7 +3,8 @@
 The service's own settings (env prefix `INTAKE_`, `ROUTING_`, `SLA_`, `METRICS_`) give the host,
 port and log level, so the port a deployment configures is the port the process listens on.
 Invalid settings stop the process at once with every reason listed (exit status 2), before
-anything is started.
+anything is started; so does a configuration the service refuses while being built (no API
+keys, an invalid process map: a ValueError from `create_app`), with its message, no traceback.
 
 `baton-service probe` is the image's HEALTHCHECK: exit 0 when `/health/live` of the service
 this container runs answers 200. The runner writes the URL to probe into
@@ -13,7 +14,6 @@ this container runs answers 200. The runner writes the URL to probe into
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import sys
 import tempfile
@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -66,10 +67,18 @@ def serve(service: str) -> int:
     except OSError as exc:  # a read-only file system: only the image's HEALTHCHECK needs it
         print(f"{service}: cannot write {health_file()} ({exc}); probe disabled", file=sys.stderr)
     create_app = importlib.import_module(f"{service}.main").create_app
-    uvicorn.run(
+
+    def build() -> Any:
         # The settings built above, so the environment is read and validated once; uvicorn
-        # calls the factory inside its event loop.
-        functools.partial(create_app, settings),
+        # calls this factory inside its event loop.
+        try:
+            return create_app(settings)
+        except ValueError as exc:
+            print(f"{service}: not started: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    uvicorn.run(
+        build,
         factory=True,
         host=settings.host,
         port=settings.port,

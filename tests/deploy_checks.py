@@ -22,6 +22,9 @@ import metrics.settings
 import routing.settings
 import sla.settings
 from shared.admin import AdminSettings
+from shared.auth import keyring_for
+from shared.clock import FakeClock
+from shared.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -58,6 +61,16 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
                 f"{prefix}{name.upper()}{delimiter}{sub.upper()}" for sub in annotation.model_fields
             )
     return names
+
+
+def startable(settings: type[BaseSettings]) -> ServiceSettings:
+    """Settings read from the environment, and past the start-up checks a service makes beyond
+    its Settings class (a service nobody could call, without API keys, refuses to start)."""
+    loaded = settings()
+    assert isinstance(loaded, ServiceSettings)
+    if settings is not TOPICS_SETTINGS:
+        keyring_for(loaded.api_keys, FakeClock(), loaded.rate_limit)
+    return loaded
 
 
 def foreign_prefix(name: str, own: type[BaseSettings]) -> str | None:

@@ -42,14 +42,12 @@ class Service:
     memory_limit: str
     why: str
     """the replica rule, written into the Deployment as a comment-like annotation"""
-    api_keys_required: bool = False
 
 
 SERVICES = (
     Service(
         "intake", 8001, 2, "100m", "128Mi", "512Mi",
         "stateless: scale on request rate, any number of replicas",
-        api_keys_required=True,
     ),
     Service(
         "routing", 8002, 2, "100m", "192Mi", "512Mi",
@@ -161,12 +159,11 @@ def topics_init() -> dict[str, Any]:
 def deployment(service: Service) -> dict[str, Any]:
     prefix = f"{service.name.upper()}_"
     env = kafka_env(prefix)
+    # Every service refuses to start without keys (nobody could call it).
     env.append(
         {
             "name": f"{prefix}API_KEYS",
-            "valueFrom": from_secret(
-                "baton-api-keys", f"{prefix}API_KEYS", optional=not service.api_keys_required
-            ),
+            "valueFrom": from_secret("baton-api-keys", f"{prefix}API_KEYS"),
         }
     )
     if service.name == "routing":

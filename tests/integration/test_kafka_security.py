@@ -11,7 +11,6 @@ client is configured from the environment, as a deployment configures it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shlex
@@ -26,7 +25,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from builders import event
+from builders import ADMIN_KEYS_JSON, AUTH, event
 from deploy_checks import environment
 from shared.admin import AdminSettings
 from shared.events import Envelope
@@ -43,7 +42,6 @@ from support import REPO, Broker, ServiceProcess, wait_for
 
 PORT = int(os.environ.get("BATON_TEST_SECURE_KAFKA_PORT", "19292"))
 USER, PASSWORD = "baton", "scram-password-for-tests"
-API_KEY = "secure-e2e-key-0123456789"
 
 
 @dataclass(frozen=True)
@@ -212,9 +210,8 @@ async def secured_system(secured: SecuredBroker) -> AsyncIterator[dict[str, Serv
     topics = secured.env("BATON_") | {"BATON_KAFKA__TOPIC_PREFIX": prefix}
     created = admin_topics(topics | {"BATON_KAFKA__PARTITIONS": "2"})
     assert created.returncode == 0, created.stderr
-    keys = json.dumps([{"name": "e2e", "key": API_KEY, "processes": ["*"]}])
-    extra = {
-        "intake": {"INTAKE_API_KEYS": keys},
+    extra: dict[str, dict[str, str]] = {
+        "intake": {},
         "routing": {"ROUTING_PROCESS_MAP": str(REPO / "deploy" / "process-map.yaml")},
         "sla": {},
         "metrics": {},
@@ -222,7 +219,11 @@ async def secured_system(secured: SecuredBroker) -> AsyncIterator[dict[str, Serv
     procs = {}
     for name, more in extra.items():
         p = f"{name.upper()}_"
-        env = secured.env(p) | {f"{p}KAFKA__TOPIC_PREFIX": prefix, f"{p}KAFKA__PARTITIONS": "2"}
+        env = secured.env(p) | {
+            f"{p}KAFKA__TOPIC_PREFIX": prefix,
+            f"{p}KAFKA__PARTITIONS": "2",
+            f"{p}API_KEYS": ADMIN_KEYS_JSON,
+        }
         procs[name] = ServiceProcess(f"{name}.main", env | more, f"secure-{name}")
     for proc in procs.values():
         proc.start()
@@ -238,8 +239,7 @@ async def test_the_four_services_run_their_flow_over_sasl_ssl(
     secured_system: dict[str, ServiceProcess],
 ) -> None:
     handoff_id = f"tls-{uuid.uuid4().hex[:8]}"
-    auth = {"Authorization": f"Bearer {API_KEY}"}
-    async with httpx.AsyncClient(base_url=secured_system["intake"].url, headers=auth) as client:
+    async with httpx.AsyncClient(base_url=secured_system["intake"].url, headers=AUTH) as client:
         posted = await client.post(
             "/v1/handoffs",
             json={
@@ -259,7 +259,7 @@ async def test_the_four_services_run_their_flow_over_sasl_ssl(
         assert accepted.status_code == 202, accepted.text
 
     async def response_met() -> dict[str, object] | None:
-        async with httpx.AsyncClient(base_url=secured_system["sla"].url) as client:
+        async with httpx.AsyncClient(base_url=secured_system["sla"].url, headers=AUTH) as client:
             r = await client.get(f"/v1/handoffs/{handoff_id}")
         if r.status_code != 200:
             return None

@@ -24,6 +24,7 @@ from deploy_checks import (
     foreign_prefix,
     interpolate,
     run_tool,
+    startable,
 )
 from shared import serve
 
@@ -115,7 +116,7 @@ def test_every_baton_variable_is_a_setting_of_the_service_that_gets_it() -> None
 def test_every_service_accepts_its_compose_environment() -> None:
     for service in baton_services().values():
         with environment(environment_of(service)):
-            settings_of(service)()  # raises ValidationError naming the bad variable
+            startable(settings_of(service))  # raises naming the bad or missing variable
 
 
 def test_service_ports_are_the_ports_the_services_listen_on() -> None:
@@ -124,7 +125,7 @@ def test_service_ports_are_the_ports_the_services_listen_on() -> None:
             assert "ports" not in service
             continue
         with environment(environment_of(service)):
-            port = settings_of(service)().port  # type: ignore[attr-defined]
+            port = startable(settings_of(service)).port
         assert container_ports(service) == {port}, name
 
 

@@ -27,14 +27,12 @@ from deploy_checks import (
     foreign_prefix,
     instructions,
     run_tool,
+    startable,
 )
 from shared import serve
 
 K8S = DEPLOY / "k8s"
 OLDEST_KUBERNETES = "1.29.0"
-PENDING_SETTINGS = {"ROUTING_API_KEYS", "SLA_API_KEYS", "METRICS_API_KEYS"}
-"""Keys every service will read (same JSON format as INTAKE_API_KEYS, issue 6), wired in the
-manifests already (optional Secret keys); harmless until the services read them."""
 
 
 @functools.cache
@@ -242,11 +240,10 @@ def test_topics_are_created_by_the_admin_command_before_each_service_starts() ->
 
 def test_every_variable_is_a_setting_of_the_container_that_gets_it() -> None:
     for name, container, settings in containers_with_settings():
-        known = env_names(settings) | PENDING_SETTINGS
+        known = env_names(settings)
         for entry in container["env"]:
             key = entry["name"]
-            if key not in PENDING_SETTINGS:
-                assert foreign_prefix(key, settings) is None, f"{name}: {key} is another's"
+            assert foreign_prefix(key, settings) is None, f"{name}: {key} is another's"
             assert key in known, f"{name}: {key} is not a setting of {settings.__module__}"
 
 
@@ -276,8 +273,6 @@ def resolved_env(
     their variable unset; the CA mount path becomes `ca`."""
     env: dict[str, str] = {}
     for entry in container["env"]:
-        if entry["name"] in PENDING_SETTINGS:
-            continue
         if "value" in entry:
             env[entry["name"]] = entry["value"]
             continue
@@ -293,19 +288,22 @@ def resolved_env(
     return {k: str(ca) if v.endswith("/ca.crt") else v for k, v in env.items()}
 
 
+STAND_IN_KEYS = {
+    f"{service.upper()}_API_KEYS": '[{"name": "erp", "key_sha256": "' + "0" * 64 + '"}]'
+    for service in serve.SERVICES
+}
+"""Well-formed values for the example Secret's placeholders."""
+
+
 def test_every_container_accepts_its_environment(tmp_path: Path) -> None:
     """With the ConfigMap's values, and well-formed stand-ins for the Secret's placeholders."""
     ca = tmp_path / "ca.crt"
     ca.write_text("stand-in")
     config = named("ConfigMap", "baton-kafka")["data"]
-    secret = {
-        "username": "baton",
-        "password": "stand-in-password",
-        "INTAKE_API_KEYS": '[{"name": "erp", "key_sha256": "' + "0" * 64 + '"}]',
-    }
+    secret = {"username": "baton", "password": "stand-in-password", **STAND_IN_KEYS}
     for name, container, settings in containers_with_settings():
         with environment(resolved_env(container, config, secret, ca)):
-            kafka = settings().kafka  # type: ignore[attr-defined]
+            kafka = startable(settings).kafka
         assert kafka.security_protocol == "SASL_SSL", name
         assert kafka.sasl_mechanism == "SCRAM-SHA-512", name
         assert kafka.ssl_cafile == ca and kafka.sasl_username == "baton", name
@@ -319,10 +317,9 @@ def test_a_plaintext_cluster_needs_only_other_config_map_values(tmp_path: Path) 
         "topic_prefix": "dev.",
         "partitions": "3",
     }
-    secret = {"INTAKE_API_KEYS": '[{"name": "erp", "key_sha256": "' + "0" * 64 + '"}]'}
     for name, container, settings in containers_with_settings():
-        with environment(resolved_env(container, config, secret, tmp_path / "absent")):
-            kafka = settings().kafka  # type: ignore[attr-defined]
+        with environment(resolved_env(container, config, STAND_IN_KEYS, tmp_path / "absent")):
+            kafka = startable(settings).kafka
         assert (kafka.security_protocol, kafka.sasl_username, kafka.ssl_cafile) == (
             "PLAINTEXT",
             None,

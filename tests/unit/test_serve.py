@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.server
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,15 +56,37 @@ def test_probe_url_reaches_the_listening_address_from_inside_the_container(
     assert serve.live_url(host, 8001) == url
 
 
+def never_serve(app: object, **options: object) -> None:
+    raise AssertionError("uvicorn must not start")
+
+
+def build_only(app: Callable[[], object], **options: object) -> None:
+    """uvicorn.run that only calls the factory, as uvicorn does first."""
+    app()
+
+
 def test_invalid_settings_stop_the_service_before_it_starts_naming_the_variable(
-    capsys: pytest.CaptureFixture[str], tmpdir_for_probe: Path
+    capsys: pytest.CaptureFixture[str], tmpdir_for_probe: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with environment({}):
+    monkeypatch.setattr(serve.uvicorn, "run", never_serve)
+    with environment({"INTAKE_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}):
         assert serve.main(["intake"]) == 2
     err = capsys.readouterr().err
     assert "intake: invalid settings, not started" in err
-    assert "INTAKE_API_KEYS" in err
+    assert "KAFKA__SASL_PASSWORD" in err
     assert not serve.health_file().exists(), "nothing to probe for a service never started"
+
+
+def test_a_service_that_refuses_its_configuration_exits_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmpdir_for_probe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serve.uvicorn, "run", build_only)
+    with environment({}), pytest.raises(SystemExit) as stopped:
+        serve.main(["sla"])  # no SLA_API_KEYS: nobody could call it
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sla: not started:") and "API_KEYS" in err
+    assert "Traceback" not in err
 
 
 def test_probe_fails_before_any_service_started(tmpdir_for_probe: Path) -> None:
