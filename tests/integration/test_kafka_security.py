@@ -34,6 +34,7 @@ from shared.kafka import (
     Outbound,
     ProcessedCounter,
     Publisher,
+    Source,
     read_table,
 )
 from shared.settings import KafkaSettings
@@ -121,7 +122,8 @@ async def test_wrappers_produce_and_consume_over_sasl_ssl_with_scram_sha_512(
     raw, routed = kafka.topics.name(Stream.RAW), kafka.topics.name(Stream.ROUTED)
     seen: list[Envelope] = []
 
-    async def handle(envelope: Envelope) -> list[Outbound]:
+    async def handle(envelope: Envelope, source: Source) -> list[Outbound]:
+        assert source[0] == raw
         seen.append(envelope)
         return [Outbound(routed, envelope)]
 
