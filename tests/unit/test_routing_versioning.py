@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.versioning import Change, next_map
-from routing.settings import DEFAULT_MAP
 from routing.handlers import put_in_force
+from routing.settings import DEFAULT_MAP
 from shared.clock import FakeClock
 from shared.contracts import ProcessMapV1
 
