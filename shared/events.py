@@ -8,6 +8,7 @@ compatible; anything else is a new major version registered beside the old one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -401,8 +402,10 @@ class EncodedEvent:
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def utc_text(instant: datetime) -> str:
-    """An aware datetime as the envelope writes it ('2026-11-21T09:30:00.123456Z')."""
+    """An aware datetime as the envelope writes it ('2026-11-21T09:30:00.123456Z'); cached,
+    because a request's events share their receipt time."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -110,6 +110,20 @@ class Router:
 
     def resolve(self, handoff: HandoffOpeningV1) -> RouteV1:
         """The route and standard of an opening event; raises a RoutingError saying why not."""
+        route = self.route_of(handoff)
+        # A priority the standard sets no targets for is still routed: the handoff is real and
+        # must be visible (status, case views); it simply runs no clock until a
+        # reprioritization gives it one. Dead-lettering it would hide it.
+        # Built without re-validation: every part comes from the validated map and event.
+        return RouteV1.model_construct(
+            from_process=handoff.from_process,
+            to_process=route.to_process,
+            kind=handoff.kind,
+            standard=route.standard,
+        )
+
+    def route_of(self, handoff: HandoffOpeningV1) -> RouteSpecV1:
+        """The route an opening event takes; raises a RoutingError saying why none."""
         origin, kind, target = handoff.from_process, handoff.kind, handoff.to_process
         if origin not in self._processes:
             raise UnknownProcess(
@@ -155,13 +169,4 @@ class Router:
                 "attributes",
             )
         # max() keeps the first of equals, and `matching` is in file order.
-        route = max(matching, key=lambda r: len(r.when))
-        # A priority the standard sets no targets for is still routed: the handoff is real and
-        # must be visible (status, case views); it simply runs no clock until a
-        # reprioritization gives it one. Dead-lettering it would hide it.
-        return RouteV1(
-            from_process=origin,
-            to_process=route.to_process,
-            kind=kind,
-            standard=route.standard,
-        )
+        return max(matching, key=lambda r: len(r.when))

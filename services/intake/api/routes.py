@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -25,7 +25,7 @@ from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
 from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
 from intake.domain.rejections import Rejection
 from intake.handlers import Intake, MapNotLoaded
-from shared.auth import Reader, Writer
+from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
 from shared.contracts import Identifier
 from shared.events import LifecycleName
 from shared.http import FieldError, NotFound, ProblemError, Unavailable, problem_response
@@ -33,16 +33,24 @@ from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="makes a retried request safe: a retry gets the first reply; required "
-        "when an event carries no event_id (its id is then derived from the key)",
-    ),
-]
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "makes a retried request safe: a retry gets the first reply; required "
+    "when an event carries no event_id (its id is then derived from the key)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key header (422 when empty or too long)."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.strip():
+        raise InvalidEvents([("Idempotency-Key", "give a non-empty key of at most 200 characters")])
+    return key
 
 
 class PayloadTooLarge(ProblemError):
@@ -65,7 +73,9 @@ class Accepted(BaseModel):
 
 
 def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAPI requestBody for a body parsed by hand, with the model's own JSON schema."""
+    """The OpenAPI of a posting operation whose body, key and header are read by hand (no
+    FastAPI dependencies on this hot path): the body's own JSON schema, the Idempotency-Key
+    header, the bearer security."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     return {
@@ -73,6 +83,8 @@ def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, 
             "required": True,
             "content": {"application/json": {"schema": schema, "example": example}},
         },
+        "parameters": [_IDEMPOTENCY_KEY],
+        "security": SECURITY,
         "x-baton-schemas": defs,
     }
 
@@ -193,12 +205,12 @@ def _service(request: Request) -> Intake:
     response_model=Accepted,
     openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE),
 )
-async def submit_handoff(
-    request: Request, caller: Writer, idempotency_key: IdempotencyKey = None
-) -> Response:
+async def submit_handoff(request: Request) -> Response:
     """Submit one handoff (or, with `"type": "expected"`, announce one the supplier owes):
     its clocks start when it reaches the receiving process. The receiver is routing's choice
     unless `to` is given."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
     try:
         handoff = HANDOFF.validate_python(_parse(raw))
@@ -217,14 +229,11 @@ async def submit_handoff(
     response_model=Accepted,
     openapi_extra=_body_spec(ONE_EVENT, _EVENT_EXAMPLE),
 )
-async def post_event(
-    handoff_id: Identifier,
-    request: Request,
-    caller: Writer,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def post_event(handoff_id: Identifier, request: Request) -> Response:
     """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
     (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
     try:
         event = ONE_EVENT.validate_python(_parse(raw))
@@ -245,11 +254,11 @@ async def post_event(
     response_model=Accepted,
     openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE),
 )
-async def post_events(
-    request: Request, caller: Writer, idempotency_key: IdempotencyKey = None
-) -> Response:
+async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
     none (at most `INTAKE_MAX_BATCH` per request)."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     settings = request.app.state.settings
     raw = await _read_body(request, settings.max_body_bytes)
     document = _parse(raw)
