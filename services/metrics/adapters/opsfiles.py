@@ -17,6 +17,9 @@ import yaml
 class _Dumper(yaml.SafeDumper):
     """Block style, multi-line strings (PromQL) as literal blocks, keys in given order."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # no &id001 anchors: every value written out where it applies
+
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:

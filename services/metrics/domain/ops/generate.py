@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.domain.ops.alertmanager import alertmanager_config
 from metrics.domain.ops.model import OpsModel
 from metrics.domain.ops.rules import rule_files
 from metrics.domain.ops.settings import OpsSettings
@@ -16,4 +17,5 @@ def documents(process_map: ProcessMapV1, settings: OpsSettings) -> dict[str, Any
     out: dict[str, Any] = {}
     for name, doc in rule_files(model, settings).items():
         out[f"prometheus/rules/{name}"] = doc
+    out["alertmanager/alertmanager.yml"] = alertmanager_config(model, settings)
     return out

@@ -69,5 +69,9 @@ class OpsSettings:
     jobs: Jobs = Jobs()
     holiday_years: tuple[int, ...] = ()
     """Years whose public holidays Alertmanager's time intervals list (explicit dates always)."""
+    platform_email: str = "baton-platform@example.org"
+    """Who runs Baton: platform alerts (services down, lag, dead letters) and unknown teams."""
+    smtp_smarthost: str = "127.0.0.1:25"
+    smtp_from: str = "baton-alerts@example.org"
     webhook_url: str | None = None
     """Also deliver every notification to this webhook (a chat bridge; the end-to-end test)."""
