@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages Baton needs on a fresh machine: a JDK 17+ (the Kafka broker) and Maven (to
-# fetch the broker's jars from Maven Central), installed only when missing; and Debian's
-# Prometheus and Alertmanager (with promtool and amtool), unpacked into .cache/prometheus.
+# fetch the broker's jars from Maven Central), and Debian's Prometheus and Alertmanager (with
+# promtool and amtool, for make run and the tests). Installed only when missing.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need=()
 java_major=$(java -version 2>&1 | sed -E -n 's/.* version "([0-9]+).*/\1/p' | head -1 || true)
@@ -19,23 +18,24 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Prometheus and Alertmanager: `apt-get download` + `dpkg -x` rather than `apt-get install`, so no
-# system daemon starts (the packages' own would take 9090/9093, and 9093 is Kafka's controller)
-# and nothing needs root beyond refreshing the package lists. make run, the promtool/amtool
-# checks and the end-to-end alert test use these binaries.
-PROM_DIR="$ROOT/.cache/prometheus"
-PROM_PACKAGES=(prometheus prometheus-alertmanager)
-if [ ! -x "$PROM_DIR/usr/bin/prometheus" ] || [ ! -x "$PROM_DIR/usr/bin/prometheus-alertmanager" ]; then
-  echo "[deps] fetching Debian's ${PROM_PACKAGES[*]} into .cache/prometheus"
-  tmp=$(mktemp -d)
-  fetch() { (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "${PROM_PACKAGES[@]}"); }
-  if ! fetch 2>/dev/null; then
-    $SUDO apt-get update -qq  # a fresh machine has no package lists yet
-    fetch
+# Prometheus and Alertmanager (with promtool and amtool): Debian's packages. Their binaries read
+# their web assets and Alertmanager's notification templates from /usr/share/prometheus, so a
+# `dpkg -x` into .cache is not enough: they are installed, with a policy-rc.d that refuses to
+# start the packages' own daemons during the install (they would take 9090 and 9093, Kafka's
+# controller port; `make run` starts its own on 9090 and 9094). Recommends are left out (no
+# node exporter daemon).
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  echo "[deps] installing Debian's prometheus and prometheus-alertmanager (no daemon started)"
+  guard=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# deploy/system-deps.sh: no daemon starts during this install\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+    $SUDO chmod 755 "$guard"
   fi
-  mkdir -p "$PROM_DIR"
-  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$PROM_DIR"; done
-  rm -rf "$tmp"
-  "$PROM_DIR/usr/bin/prometheus" --version 2>&1 | head -1
-  "$PROM_DIR/usr/bin/prometheus-alertmanager" --version 2>&1 | head -1
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager >/dev/null
+  if [ -n "$guard" ]; then $SUDO rm -f "$guard"; fi
+  prometheus --version 2>&1 | head -1
+  prometheus-alertmanager --version 2>&1 | head -1
 fi

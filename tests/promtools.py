@@ -1,4 +1,4 @@
-"""Debian's promtool and amtool, as deploy/system-deps.sh unpacks them into .cache/prometheus."""
+"""Debian's promtool and amtool (deploy/system-deps.sh installs them)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = REPO / ".cache" / "prometheus" / "usr" / "bin"
 
 
 def tool(name: str) -> Path:
     """A Prometheus/Alertmanager binary; fails (never skips) when it is missing."""
-    local = BIN / name
-    if local.exists():
-        return local
     found = shutil.which(name)
     if found is None:
         raise AssertionError(f"{name} not found: run `make deps` (deploy/system-deps.sh)")
