@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from intake.adapters.kafka import EventSink
 from intake.api import routes
 from intake.api.deps import KeyRing
+from intake.api.metrics import RequestMetrics, request_counter
 from intake.domain.idempotency import IdempotencyCache
 from intake.handlers import Intake
 from intake.settings import Settings
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_common(app, registry, checks=lambda: {"kafka": publisher.ready})
     routes.install_error_mapping(app, settings.retry_after_s)
     app.include_router(routes.router)
+    app.add_middleware(RequestMetrics, counter=request_counter(registry))
     return app

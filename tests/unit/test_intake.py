@@ -203,3 +203,19 @@ async def test_batch_over_the_limit_is_a_413(app_and_sink):
     events = [{"handoff_id": f"h{i}", "type": "accepted", "event_id": f"e{i}"} for i in range(1001)]
     r = await post(app, "/v1/events", {"events": events})
     assert r.status_code == 413
+
+
+async def test_answers_are_counted_per_upstream_system_and_status(app_and_sink):
+    app, _ = app_and_sink
+    body = {"event_id": "e9", "case_id": "c", "kind": "incident", "from": "service-desk"}
+    assert (await post(app, "/v1/handoffs", body)).status_code == 202
+    assert (await post(app, "/v1/handoffs", {**body, "from": "Bad"})).status_code == 422
+    no_key = await post(app, "/v1/handoffs", body, {"Authorization": "Bearer nope"})
+    assert no_key.status_code == 401
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        text = (await client.get("/metrics")).text
+    assert 'handoff_intake_requests_total{code="202",system="erp"} 1.0' in text
+    assert 'handoff_intake_requests_total{code="422",system="erp"} 1.0' in text
+    assert 'handoff_intake_requests_total{code="401",system="unauthenticated"} 1.0' in text
+    assert 'code="200"' not in text  # /metrics itself is not counted

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from intake.api.metrics import CALLER_STATE
 from intake.domain.events import Caller
 from intake.handlers import Intake
 from intake.settings import ApiKey
@@ -46,6 +47,7 @@ async def current_caller(
     caller = ring.caller(token.strip())
     if caller is None:
         raise Unauthorized("unknown API key", headers=challenge)
+    setattr(request.state, CALLER_STATE, caller.name)  # counted per system (api/metrics.py)
     return caller
 
 
