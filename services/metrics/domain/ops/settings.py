@@ -73,5 +73,9 @@ class OpsSettings:
     """Who runs Baton: platform alerts (services down, lag, dead letters) and unknown teams."""
     smtp_smarthost: str = "127.0.0.1:25"
     smtp_from: str = "baton-alerts@example.org"
+    prometheus_url: str = "http://127.0.0.1:9090"
+    """Grafana's datasource URL."""
+    dashboards_path: str = "/var/lib/grafana/dashboards/baton"
+    """Where Grafana finds deploy/grafana/dashboards (mount it there)."""
     webhook_url: str | None = None
     """Also deliver every notification to this webhook (a chat bridge; the end-to-end test)."""
