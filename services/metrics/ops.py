@@ -27,6 +27,7 @@ DEFAULT_MAP = REPO / "deploy" / "process-map.yaml"
 DEFAULT_OUT = REPO / "deploy"
 _DEFAULTS = Links()
 _PROFILE = Profile()
+_SETTINGS = OpsSettings()
 
 
 def _years(text: str) -> tuple[int, ...]:
@@ -60,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--no-hold", action="store_true", help="drop every alert's `for` (tests)")
     g.add_argument("--min-page-events", type=int, default=_PROFILE.min_page_events)
     g.add_argument("--webhook-url", help="also notify this webhook from every receiver")
+    g.add_argument("--group-wait", default=_SETTINGS.group_wait, help="Alertmanager group_wait")
     return p
 
 
@@ -74,6 +76,7 @@ def command_line(args: argparse.Namespace, years: tuple[int, ...]) -> str:
         "--long-interval": (args.long_interval, _PROFILE.long_interval),
         "--min-page-events": (args.min_page_events, _PROFILE.min_page_events),
         "--webhook-url": (args.webhook_url, None),
+        "--group-wait": (args.group_wait, _SETTINGS.group_wait),
     }
     for flag, (value, default) in options.items():
         if value != default:
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
         ),
         holiday_years=years,
         webhook_url=args.webhook_url,
+        group_wait=args.group_wait,
     )
     texts = render(documents(process_map, settings), command_line(args, years))
     if args.check:

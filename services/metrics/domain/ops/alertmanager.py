@@ -246,7 +246,7 @@ def alertmanager_config(model: OpsModel, settings: OpsSettings) -> dict[str, Any
             # Anything no team route matches (an unknown team) reaches Baton's operators.
             "receiver": PLATFORM,
             "group_by": ["alertname", "to_team"],
-            "group_wait": "30s",
+            "group_wait": settings.group_wait,
             "group_interval": "5m",
             "repeat_interval": "4h",
             "routes": routes,

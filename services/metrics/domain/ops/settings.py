@@ -77,5 +77,7 @@ class OpsSettings:
     """Grafana's datasource URL."""
     dashboards_path: str = "/var/lib/grafana/dashboards/baton"
     """Where Grafana finds deploy/grafana/dashboards (mount it there)."""
+    group_wait: str = "30s"
+    """How long Alertmanager gathers a new group's alerts before the first notification."""
     webhook_url: str | None = None
     """Also deliver every notification to this webhook (a chat bridge; the end-to-end test)."""
