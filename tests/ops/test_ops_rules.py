@@ -169,3 +169,18 @@ def test_a_new_route_gets_its_slo_policy_and_team_route_with_no_hand_written_pro
             "severity": "page", "window": "30d"} in policies  # fmt: skip
     routes = docs["alertmanager/alertmanager.yml"]["route"]["routes"]
     assert any(r["matchers"] == ['to_team="sales"'] for r in routes)
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    runbook = (DEPLOY / "prometheus" / "RUNBOOK.md").read_text()
+    sections = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+    alerts = {
+        rule["alert"]
+        for path in RULES.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert len(alerts) >= 14
+    for alert in alerts:
+        assert alert.lower() in sections, f"RUNBOOK.md has no section for {alert}"
