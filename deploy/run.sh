@@ -25,8 +25,9 @@ env_for() {  # the environment of one service: its prefix, Kafka, and what make 
   local prefix
   prefix="$(echo "$1" | tr '[:lower:]' '[:upper:]')_"
   echo "${prefix}KAFKA__BOOTSTRAP_SERVERS=$BOOTSTRAP ${prefix}PORT=$2"
+  # Every service takes the same development key (every scope, every process).
+  echo "${prefix}API_KEYS=[{\"name\":\"dev\",\"key\":\"$DEV_KEY\",\"processes\":[\"*\"],\"admin\":true}]"
   case "$1" in
-    intake) echo "INTAKE_API_KEYS=[{\"name\":\"dev\",\"key\":\"$DEV_KEY\",\"processes\":[\"*\"],\"admin\":true}]" ;;
     routing) echo "ROUTING_PROCESS_MAP=$ROOT/deploy/process-map.yaml" ;;
   esac
 }

@@ -60,11 +60,33 @@ class ClockName(StrEnum):
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {value.isoformat()} is out of range") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 """An aware timestamp, normalised to UTC. Naive timestamps are rejected: ambiguous."""
+
+EARLIEST_EVENT = datetime(1990, 1, 2, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
+"""The instants a lifecycle event (occurred_at, due_at) may name. Business calendars are
+computed for the years 1990..2199; events end well before that, so every deadline a standard
+can set from them stays computable."""
+
+
+def _supported(value: datetime) -> datetime:
+    if not EARLIEST_EVENT <= value < LATEST_EVENT:
+        raise ValueError(
+            f"{value.isoformat()} is outside the supported range "
+            f"{EARLIEST_EVENT.date().isoformat()} .. {LATEST_EVENT.date().isoformat()}"
+        )
+    return value
+
+
+EventTime = Annotated[datetime, AfterValidator(_utc), AfterValidator(_supported)]
+"""An event's own time (occurred_at, due_at): aware, UTC, within the calendars' range."""
 
 _DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_DURATION = timedelta(hours=87840)

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from shared.contracts import (
     ClockName,
+    EventTime,
     Frozen,
     Identifier,
     Priority,
@@ -47,7 +49,7 @@ class HandoffOpeningV1(Frozen):
     attributes: dict[Annotated[str, Field(max_length=100)], Attribute] = Field(
         default_factory=dict, max_length=50
     )
-    due_at: UtcDatetime | None = None
+    due_at: EventTime | None = None
 
 
 class HandoffExpectedV1(HandoffOpeningV1):
@@ -295,6 +297,15 @@ class Envelope(Frozen):
     key: Identifier = Field(description="the entity whose order matters: the handoff id")
     correlation_id: str | None = Field(None, description="the case id")
     causation_id: str | None = None
+    source: str | None = Field(
+        None, max_length=200, description="the upstream system that posted it (its API key)"
+    )
+    digest: str | None = Field(
+        None,
+        max_length=64,
+        description="hash of the event as the upstream system posted it: tells a retry "
+        "(same id, same digest) from a reuse of the event id for other content",
+    )
     route: RouteV1 | None = Field(None, description="set by routing on events that open a handoff")
     data: dict[str, Any]
 
@@ -337,10 +348,8 @@ class Envelope(Frozen):
         return self.model_copy(update={"route": route, "producer": producer})
 
     def to_bytes(self) -> bytes:
-        """The JSON encoding written to Kafka."""
-        return json.dumps(
-            self.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
-        ).encode()
+        """The JSON encoding written to Kafka (by alias, without nulls)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
@@ -434,7 +443,77 @@ def encode_event(
     if causation_id is not None:
         doc["causation_id"] = causation_id
     doc["data"] = data
-    headers = [
+    value = json.dumps(doc, separators=(",", ":")).encode()
+    return EncodedEvent(
+        event_id,
+        event_type,
+        key.encode(),
+        value,
+        ce_headers(event_id, event_type, producer, version),
+    )
+
+
+def encode_payload(
+    payload: Frozen,
+    *,
+    event_id: str,
+    key: str,
+    producer: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    correlation_id: str | None = None,
+    source: str | None = None,
+    digest: str | None = None,
+    data: bytes | None = None,
+) -> EncodedEvent:
+    """Encode a validated payload in its envelope, as `Envelope.to_bytes` would lay it out.
+
+    The payload is serialised by its own pydantic serializer (by alias, without nulls; or
+    `data`, that serialisation done already) and spliced after the envelope's head: no
+    Envelope object and no intermediate dict on the write path, and the JSON is the
+    contract's by construction (tests decode it back).
+    """
+    event_type, version = TYPE_OF[type(payload)]
+    head: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": version,
+        "occurred_at": utc_text(occurred_at),
+        "recorded_at": utc_text(recorded_at),
+        "producer": producer,
+        "key": key,
+    }
+    if correlation_id is not None:
+        head["correlation_id"] = correlation_id
+    if source is not None:
+        head["source"] = source
+    if digest is not None:
+        head["digest"] = digest
+    if data is None:
+        data = payload_json(payload)
+    value = orjson.dumps(head)[:-1] + b',"data":' + data + b"}"
+    return EncodedEvent(
+        event_id,
+        event_type,
+        key.encode(),
+        value,
+        ce_headers(event_id, event_type, producer, version),
+    )
+
+
+def payload_json(payload: Frozen) -> bytes:
+    """A payload's JSON as envelopes carry it (by alias, without nulls)."""
+    data: bytes = payload.__pydantic_serializer__.to_json(payload, by_alias=True, exclude_none=True)
+    return data
+
+
+def ce_headers(
+    event_id: str, event_type: str, producer: str, schema_version: int | None = None
+) -> list[tuple[str, bytes]]:
+    """The Kafka headers mirroring an event's id, type, source and version (CloudEvents'
+    Kafka protocol binding names): the one place they are spelled."""
+    version = LATEST_VERSION[event_type] if schema_version is None else schema_version
+    return [
         ("ce_id", event_id.encode()),
         ("ce_type", event_type.encode()),
         ("ce_source", producer.encode()),
@@ -442,8 +521,6 @@ def encode_event(
         ("baton_schema_version", str(version).encode()),
         ("content-type", b"application/json"),
     ]
-    value = json.dumps(doc, separators=(",", ":")).encode()
-    return EncodedEvent(event_id, event_type, key.encode(), value, headers)
 
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")
@@ -492,9 +569,12 @@ __all__ = [
     "SlaWarningV1",
     "UnknownEventType",
     "ValidationError",
+    "ce_headers",
     "derived_id",
     "encode_event",
+    "encode_payload",
     "make_envelope",
+    "payload_json",
     "payload_model",
     "utc_text",
     "utc_text_us",

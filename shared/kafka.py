@@ -2,7 +2,13 @@
 
 Delivery semantics:
 - `Publisher`: idempotent producer, acks=all, every message keyed (the handoff id), so one
-  partition keeps a handoff's order. `publish` returns only after the broker acknowledged.
+  partition keeps a handoff's order. `publish` returns only after the broker acknowledged, or
+  raises KafkaUnavailable within its timeout: at once while the `BrokerWatch` says the cluster
+  is unreachable. A timed-out request may still be written later by the producer's retries;
+  its events keep their ids, so the client's retry is de-duplicated downstream.
+- `BrokerWatch`: one probe per service of whether the cluster answers (a metadata request
+  every second); readiness and the fast 503 follow it, and it logs a line when the state
+  changes plus a summary while the outage lasts -- never a line per retry.
 - `ConsumerLoop`: at-least-once. decode -> de-duplicate by event_id -> handle -> publish the
   handler's output and wait for its acks -> commit `{tp: offset + 1}` for that partition.
   Never auto-commit; a poison record is committed only after its dead-letter copy (original
@@ -24,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -37,7 +44,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
-from shared.events import Envelope, UnknownEventType
+from shared.events import Envelope, UnknownEventType, ce_headers
+from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -55,6 +63,119 @@ class Rejected(Exception):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+
+
+class BrokerWatch:
+    """Whether the cluster answers, probed with a metadata request every `interval` seconds.
+
+    `connected` is what readiness reports and what makes a publish fail fast. The watch logs
+    once when the cluster goes away and once when it is back (with the outage's length), and
+    every `summary_every` seconds while it stays away.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        name: str,
+        *,
+        interval: float = 1.0,
+        probe_timeout: float = 2.0,
+        summary_every: float = 60.0,
+    ) -> None:
+        self._kafka = kafka
+        self._name = name
+        self._interval = interval
+        self._probe_timeout = probe_timeout
+        self._summary_every = summary_every
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.connected = False
+        self.changed_at: float | None = None
+        self.last_error = "not probed yet"
+
+    async def start(self) -> None:
+        """Start probing in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self._name}-broker-watch")
+
+    async def stop(self) -> None:
+        """Stop probing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def suspect(self) -> None:
+        """Probe now (a send just timed out)."""
+        self._wake.set()
+
+    async def _probe(self, client: AIOKafkaClient | None) -> AIOKafkaClient:
+        if client is None:
+            client = AIOKafkaClient(**client_options(self._kafka))
+            try:
+                async with asyncio.timeout(self._probe_timeout):
+                    await client.bootstrap()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await client.close()
+                raise
+            return client
+        async with asyncio.timeout(self._probe_timeout):
+            await client.fetch_all_metadata()
+        return client
+
+    def _set(self, connected: bool, loop_time: float) -> None:
+        if connected == self.connected and self.changed_at is not None:
+            return
+        if connected:
+            if self.changed_at is None:
+                log.info("%s: Kafka %s reachable", self._name, self._kafka.bootstrap_servers)
+            else:
+                log.warning(
+                    "%s: Kafka reachable again after %.1f s",
+                    self._name,
+                    loop_time - self.changed_at,
+                )
+        else:
+            log.warning(
+                "%s: Kafka %s unreachable (%s); not ready, writes answer 503 until it is back",
+                self._name,
+                self._kafka.bootstrap_servers,
+                self.last_error,
+            )
+        self.connected = connected
+        self.changed_at = loop_time
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        client: AIOKafkaClient | None = None
+        last_summary = loop.time()
+        try:
+            while True:
+                try:
+                    client = await self._probe(client)
+                    self._set(True, loop.time())
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    self._set(False, loop.time())
+                    now = loop.time()
+                    if now - last_summary >= self._summary_every and self.changed_at is not None:
+                        last_summary = now
+                        log.warning(
+                            "%s: Kafka still unreachable after %.0f s (%s)",
+                            self._name,
+                            now - self.changed_at,
+                            self.last_error,
+                        )
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
 
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
@@ -125,14 +246,13 @@ async def _until_led(
 
 def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
     """Mirror id, type and version into Kafka headers (CloudEvents Kafka binding names)."""
-    return [
-        ("ce_id", envelope.event_id.encode()),
-        ("ce_type", envelope.event_type.encode()),
-        ("ce_source", envelope.producer.encode()),
-        ("ce_specversion", b"1.0"),
-        ("baton_schema_version", str(envelope.schema_version).encode()),
-        ("content-type", b"application/json"),
-    ]
+    return ce_headers(
+        envelope.event_id, envelope.event_type, envelope.producer, envelope.schema_version
+    )
+
+
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
+"""An encoded record to send: (topic, value, key, headers, partition or None)."""
 
 
 @dataclass(frozen=True)
@@ -146,20 +266,34 @@ class Outbound:
 
 class Publisher:
     """The idempotent producer (acks=all). It keeps trying to connect in the background, so a
-    service starts even while the broker is down and answers 503 until it is up."""
+    service starts even while the broker is down and answers 503 until it is up.
 
-    def __init__(self, kafka: KafkaSettings, client_id: str, **producer_options: Any) -> None:
+    With a `watch`, a publish fails at once while the cluster is unreachable; with a `timeout`
+    (seconds), a publish that is not acknowledged in time raises KafkaUnavailable.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        client_id: str,
+        *,
+        watch: BrokerWatch | None = None,
+        timeout: float | None = None,
+        **producer_options: Any,
+    ) -> None:
         self._kafka = kafka
         self._client_id = client_id
         self._options = {"linger_ms": 0, **producer_options}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self.watch = watch
+        self.timeout = timeout
 
     @property
     def ready(self) -> bool:
-        """True once connected to the cluster."""
-        return self._started.is_set()
+        """True once connected to the cluster (and, with a watch, while it answers)."""
+        return self._started.is_set() and (self.watch is None or self.watch.connected)
 
     async def start(self, wait: bool = False) -> None:
         """Begin connecting; with `wait`, return only once connected."""
@@ -169,8 +303,7 @@ class Publisher:
             await self._started.wait()
 
     async def _connect(self) -> None:
-        delay = 0.2
-        while True:
+        async def attempt() -> AIOKafkaProducer:
             producer = AIOKafkaProducer(
                 client_id=self._client_id,
                 enable_idempotence=True,
@@ -180,16 +313,14 @@ class Publisher:
             )
             try:
                 await producer.start()
-            except KafkaError as exc:
-                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+            except KafkaError:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            self._started.set()
-            return
+                raise
+            return producer
+
+        self._producer = await retrying(attempt, on=(KafkaError,), what="connecting to kafka")
+        self._started.set()
 
     async def stop(self) -> None:
         """Flush what is buffered and close."""
@@ -226,17 +357,38 @@ class Publisher:
 
     async def publish_many(self, messages: Sequence[Outbound]) -> None:
         """Send every message without waiting in between, then wait for all acknowledgements."""
-        futures = [
-            await self.send(
-                m.topic,
-                m.envelope.to_bytes(),
-                key=m.envelope.key.encode(),
-                headers=headers_of(m.envelope),
-                partition=m.partition,
-            )
-            for m in messages
-        ]
-        await wait_acks(futures)
+        await self.write(
+            [
+                (
+                    m.topic,
+                    m.envelope.to_bytes(),
+                    m.envelope.key.encode(),
+                    headers_of(m.envelope),
+                    m.partition,
+                )
+                for m in messages
+            ]
+        )
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Send encoded records (topic, value, key, headers, partition), then wait for every
+        acknowledgement -- within `timeout`, and not at all while the watch says the cluster
+        is unreachable (KafkaUnavailable either way)."""
+        if not records:
+            return
+        if self.watch is not None and not self.watch.connected:
+            raise KafkaUnavailable(f"Kafka unreachable ({self.watch.last_error})")
+        try:
+            async with asyncio.timeout(self.timeout):
+                futures = [
+                    await self.send(topic, value, key=key, headers=headers, partition=partition)
+                    for topic, value, key, headers, partition in records
+                ]
+                await wait_acks(futures)
+        except TimeoutError:
+            if self.watch is not None:
+                self.watch.suspect()
+            raise KafkaUnavailable(f"Kafka did not acknowledge within {self.timeout:g} s") from None
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope and wait for the broker's acknowledgement."""
@@ -303,7 +455,10 @@ class EventIdWindow:
             self._ids.popitem(last=False)
 
 
-Handler = Callable[[Envelope], Awaitable[Sequence[Outbound]]]
+Source = tuple[str, int]
+"""(topic, partition) a record came from: aiokafka's TopicPartition is such a tuple."""
+Handler = Callable[[Envelope, Source], Awaitable[Sequence[Outbound]]]
+"""The service layer's entry: one decoded event and the partition it came from."""
 
 
 class ProcessedCounter:
@@ -340,7 +495,7 @@ class ConsumerLoop:
         max_attempts: int = 3,
         max_records: int = 500,
         after_commit: Callable[[TopicPartition], None] | None = None,
-        before_batch: Callable[[TopicPartition, set[TopicPartition]], None] | None = None,
+        revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -354,7 +509,7 @@ class ConsumerLoop:
         self._max_attempts = max_attempts
         self._max_records = max_records
         self._after_commit = after_commit
-        self._before_batch = before_batch
+        self._revoked = revoked
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -429,8 +584,6 @@ class ConsumerLoop:
         outbound: list[Outbound] = []
         accepted: dict[TopicPartition, list[str]] = {}
         for tp, records in batches.items():
-            if self._before_batch is not None and self._consumer is not None:
-                self._before_batch(tp, set(self._consumer.assignment()))
             types = accepted.setdefault(tp, [])
             for record in records:
                 out = await self._process_record(record)
@@ -441,15 +594,11 @@ class ConsumerLoop:
         # in between replays the fetch (at-least-once) instead of losing its outputs. One
         # publish and one commit per fetch, not per partition: two round trips, whatever the
         # number of partitions.
-        delay = 0.2
-        while True:
-            try:
-                await self._publisher.publish_many(outbound)
-                break
-            except KafkaUnavailable as exc:
-                log.warning("publish failed (%s); retrying the batch's outputs", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retrying(
+            lambda: self._publisher.publish_many(outbound),
+            on=(KafkaUnavailable,),
+            what="publishing the batch's outputs",
+        )
         for tp, types in accepted.items():
             for event_type in types:
                 self._processed.inc(tp.topic, event_type, "ok")
@@ -471,7 +620,7 @@ class ConsumerLoop:
             return None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                out = await self._handler(envelope)
+                out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
                 self._seen.add(envelope.event_id)
                 return out, (envelope.event_id, event_type)
@@ -497,20 +646,17 @@ class ConsumerLoop:
         log.warning(
             "dead-lettering %s@%d/%d: %s", record.topic, record.partition, record.offset, reason
         )
-        delay = 0.2
-        while True:
-            try:
-                fut = await self._publisher.send(
-                    self._dlq_topic(record.topic),
-                    record.value or b"",
-                    key=record.key or b"",
-                    headers=failure_headers(record, self._group, code, reason),
-                )
-                await wait_acks([fut])
-                break
-            except KafkaUnavailable:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def attempt() -> None:
+            fut = await self._publisher.send(
+                self._dlq_topic(record.topic),
+                record.value or b"",
+                key=record.key or b"",
+                headers=failure_headers(record, self._group, code, reason),
+            )
+            await wait_acks([fut])
+
+        await retrying(attempt, on=(KafkaUnavailable,), what="writing a dead letter")
         self._processed.inc(record.topic, event_type, result)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -536,13 +682,14 @@ async def start_group_consumer(
     listener: ConsumerRebalanceListener,
     max_records: int,
     created: Callable[[AIOKafkaConsumer], None] | None = None,
+    **consumer_options: Any,
 ) -> AIOKafkaConsumer:
     """A started group member (manual commits, read_committed), retrying until Kafka answers.
 
     `created` sees the consumer before it starts: a rebalance listener may run during start.
     """
-    delay = 0.2
-    while True:
+
+    async def attempt() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
             group_id=group,
             client_id=group,
@@ -551,18 +698,19 @@ async def start_group_consumer(
             isolation_level="read_committed",
             max_poll_records=max_records,
             **client_options(kafka),
+            **consumer_options,
         )
         consumer.subscribe(list(topics), listener=listener)
         if created is not None:
             created(consumer)
         try:
             await consumer.start()
-            return consumer
-        except KafkaError as exc:
-            log.warning("consumer %s: kafka not reachable (%s); retrying", group, exc)
+        except KafkaError:
             await close_consumer(consumer)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise
+        return consumer
+
+    return await retrying(attempt, on=(KafkaError,), what=f"consumer {group} joining")
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -573,7 +721,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            pass
+            if self._loop._revoked is not None:
+                self._loop._revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
@@ -634,9 +783,11 @@ class TableReader:
         if self._consumer is not None:
             await close_consumer(self._consumer)
 
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._callback(record.key or b"", record.value)
+
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        delay = 0.2
-        while True:
+        async def attempt() -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
             # Subscribed without a group: start() loads the topics' metadata and every
             # partition is assigned from the beginning (a bare assign() would not know the
             # partitions right after start on Kafka 4.x).
@@ -656,12 +807,12 @@ class TableReader:
                 ]
                 if len({tp.topic for tp in partitions}) < len(self._topics):
                     raise KafkaConnectionError("table topics not found yet")
-                return consumer, partitions
-            except KafkaError as exc:
-                log.warning("table %s: kafka not ready (%r); retrying", self._topics, exc)
+            except KafkaError:
                 await close_consumer(consumer)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                raise
+            return consumer, partitions
+
+        return await retrying(attempt, on=(KafkaError,), what=f"table {self._topics}")
 
     async def _run(self) -> None:
         consumer, partitions = await self._connect()
@@ -675,11 +826,51 @@ class TableReader:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
-                    self._callback(record.key or b"", record.value)
+                    self._deliver(record)
             # Position, not the last offset seen: transaction markers can sit at the end.
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A record as a follower hands it on (no aiokafka type leaves shared)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class LogFollower(TableReader):
+    """Like TableReader, for topics read as logs: every record, with its position and headers.
+
+    Delivery semantics: no group, no commits; every start reads the topics again from the
+    beginning of their retention, so what is derived from them is rebuilt, never drifts.
+    """
+
+    def __init__(
+        self, kafka: KafkaSettings, topics: Sequence[str], on_record: Callable[[Received], None]
+    ) -> None:
+        super().__init__(kafka, topics, lambda _key, _value: None)
+        self._on_record = on_record
+
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._on_record(
+            Received(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp,
+                record.key or b"",
+                record.value or b"",
+                tuple(record.headers or ()),
+            )
+        )
 
 
 async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import ApiKey, RateLimit
 from shared.topics import Topics
 
 
@@ -50,3 +51,13 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaSettings = KafkaSettings()
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='JSON list: [{"name": "erp", "key_sha256": "...", "processes": ["sales"]}]',
+    )
+    rate_limit: RateLimit | None = Field(
+        None, description='default per-key limit, e.g. {"per_second": 200, "burst": 400}'
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, /metrics asks for 'Authorization: Bearer <token>'"
+    )

@@ -6,6 +6,7 @@ settings) namespaces a whole deployment, which is how each integration test gets
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -53,6 +54,17 @@ class Topics:
     def dlq(self, stream: Stream) -> str:
         """The dead-letter topic of a stream."""
         return f"{self.name(stream)}.dlq"
+
+    def stream_of(self, topic: str) -> Stream:
+        """The stream a concrete topic name belongs to (KeyError for a foreign topic)."""
+        if topic.startswith(self.prefix):
+            with contextlib.suppress(ValueError):
+                return Stream(topic[len(self.prefix) :])
+        raise KeyError(f"{topic!r} is no topic of this deployment (prefix {self.prefix!r})")
+
+    def dlq_of(self, topic: str) -> str:
+        """The dead-letter topic of a consumed topic, given by its concrete name."""
+        return self.dlq(self.stream_of(topic))
 
     def specs(self) -> list[TopicSpec]:
         """Every topic with its partitions and configs, as `ensure_topics` creates them."""

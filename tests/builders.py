@@ -3,10 +3,12 @@ lifecycle events, SLA decisions, status rows and process maps. One place, no I/O
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.auth import ApiKey
 from shared.contracts import (
     CalendarV1,
     ClockName,
@@ -43,6 +45,14 @@ from shared.events import (
     SlaWarningV1,
     derived_id,
     make_envelope,
+)
+
+TEST_KEY = "test-admin-key-0123456789"
+ADMIN_KEYS = [ApiKey(name="test-admin", key=TEST_KEY, processes=["*"], admin=True)]
+"""The key every test app is built with: every scope, every process."""
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+ADMIN_KEYS_JSON = json.dumps(
+    [{"name": "test-admin", "key": TEST_KEY, "processes": ["*"], "admin": True}]
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from builders import ADMIN_KEYS_JSON
 from shared.events import Envelope
 from shared.kafka import client_options
 from shared.settings import KafkaSettings
@@ -222,6 +223,7 @@ class ServiceProcess:
 def service_env(prefix: str, kafka: KafkaSettings) -> dict[str, str]:
     """Environment that points a service (env prefix `prefix`, e.g. SLA_) at `kafka`."""
     return {
+        f"{prefix}API_KEYS": ADMIN_KEYS_JSON,
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
         f"{prefix}KAFKA__PARTITIONS": str(kafka.partitions),

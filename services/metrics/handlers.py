@@ -1,8 +1,9 @@
 """metrics' use cases: events become staged effects; committed effects become exposed metrics;
 table records become the catalog and the status board.
 
-Restart safety: the effects of a partition's records are staged, and applied to the exposed
-families only in `after_commit(tp)`, i.e. once the consumer committed their offsets. A crash
+Restart safety: the effects of a partition's records are staged under that partition (the
+consumer passes it with every event), and applied to the exposed families only in
+`after_commit(tp)`, i.e. once the consumer committed their offsets. A crash
 before the commit loses only effects nobody saw, and the records replay after the restart; a
 restart begins at 0 (a normal counter reset for Prometheus) from the committed offsets, so no
 record is ever exposed twice. Gauges come from the tables, rebuilt from Kafka at every start.
@@ -12,23 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from pydantic import ValidationError
 
-from metrics.adapters.instruments import Instruments
 from metrics.domain.catalog import Catalog, Pair
-from metrics.domain.effects import Effect, Family, Unlabelable, announced_pair, effects_of
+from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StatusBoard
 from shared.contracts import ProcessMapV1
 from shared.events import Envelope, HandoffStatusV1
-from shared.kafka import Outbound, ProcessedCounter, Rejected
+from shared.kafka import Outbound, ProcessedCounter, Rejected, Source
 
 log = logging.getLogger(__name__)
-
-Source = tuple[str, int]
-"""(topic, partition): aiokafka's TopicPartition is such a tuple."""
 
 
 class Staging:
@@ -36,21 +34,10 @@ class Staging:
 
     def __init__(self) -> None:
         self._pending: dict[Source, dict[str, list[Effect]]] = {}
-        self.current: Source | None = None
 
-    def begin(self, source: Source, assigned: Collection[Source]) -> None:
-        """A batch of `source` starts. Effects of partitions no longer assigned are dropped:
-        their commit failed and their records replay on the member that owns them now."""
-        self.current = (source[0], source[1])
-        for stale in [s for s in self._pending if s not in assigned and s != self.current]:
-            dropped = self._pending.pop(stale)
-            log.warning("dropping %d uncommitted events of revoked %s", len(dropped), stale)
-
-    def stage(self, event_id: str, effects: Sequence[Effect]) -> None:
+    def stage(self, source: Source, event_id: str, effects: Sequence[Effect]) -> None:
         """Hold an event's effects (a repeat of the same event id replaces, never adds)."""
-        if self.current is None:
-            raise RuntimeError("stage() outside a partition batch")
-        self._pending.setdefault(self.current, {})[event_id] = list(effects)
+        self._pending.setdefault((source[0], source[1]), {})[event_id] = list(effects)
 
     def take(self, source: Source) -> list[Effect]:
         """Every effect staged for a partition whose offsets were just committed."""
@@ -59,9 +46,29 @@ class Staging:
             return []
         return [effect for effects in staged.values() for effect in effects]
 
+    def drop(self, sources: Iterable[Source]) -> None:
+        """Forget what partitions leaving this member staged: whatever is still staged when
+        a partition is revoked failed to commit, and its records replay on the new owner."""
+        for source in sources:
+            dropped = self._pending.pop((source[0], source[1]), None)
+            if dropped:
+                log.warning("dropping %d uncommitted events of revoked %s", len(dropped), source)
+
     def pending(self) -> int:
         """Events handled but not committed yet."""
         return sum(len(events) for events in self._pending.values())
+
+
+class Exposed(Protocol):
+    """Where committed effects go: the exposed metric families."""
+
+    def apply(self, effect: Effect) -> None:
+        """Expose one committed effect."""
+        ...
+
+    def preinitialise(self, catalog: Catalog) -> None:
+        """Create every series of a catalog at 0."""
+        ...
 
 
 class MetricsService:
@@ -69,13 +76,14 @@ class MetricsService:
 
     def __init__(
         self,
-        instruments: Instruments,
+        instruments: Exposed,
         board: StatusBoard,
         pairs: PairMemory,
         staging: Staging,
         processed: ProcessedCounter,
-        map_topic: str = "routing.processmap.v1",
-        status_topic: str = "sla.status.v1",
+        *,
+        map_topic: str,
+        status_topic: str,
     ) -> None:
         self.instruments = instruments
         self.board = board
@@ -91,9 +99,10 @@ class MetricsService:
         """The (from, to) of a handoff: the status table first, then what events said."""
         return self.board.pair_of(handoff_id) or self.pairs.get(handoff_id)
 
-    async def handle(self, envelope: Envelope) -> Sequence[Outbound]:
-        """ConsumerLoop handler: stage the event's effects; an unlabelable event is rejected
-        (dead-lettered and counted as invalid), never turned into a label."""
+    async def handle(self, envelope: Envelope, source: Source) -> Sequence[Outbound]:
+        """One consumed event from partition `source`: stage its effects until that partition
+        commits; an unlabelable event is rejected (dead-lettered and counted as invalid),
+        never turned into a label."""
         pair = announced_pair(envelope)
         if pair is not None:
             self.pairs.remember(envelope.key, pair)
@@ -101,16 +110,17 @@ class MetricsService:
             effects = effects_of(envelope, self.catalog, self.pair_of)
         except Unlabelable as exc:
             raise Rejected(exc.code, str(exc)) from exc
-        self.staging.stage(envelope.event_id, effects)
+        self.staging.stage(source, envelope.event_id, effects)
         return ()
 
     def after_commit(self, source: Source) -> None:
-        """ConsumerLoop hook: the partition's offsets are committed, expose its effects."""
-        partition_labels = (source[0], str(source[1]))
+        """The partition's offsets are committed: expose its effects."""
         for effect in self.staging.take(source):
-            if effect.family is Family.BREACH_DELAY:
-                effect = Effect(effect.family, partition_labels, effect.value, effect.exemplar)
             self.instruments.apply(effect)
+
+    def revoked(self, sources: Iterable[Source]) -> None:
+        """Partitions left this member: what they staged was never committed here."""
+        self.staging.drop(sources)
 
     def on_process_map(self, key: bytes, value: bytes | None) -> None:
         """TableReader callback for `routing.processmap.v1`: a new catalog."""

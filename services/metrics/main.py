@@ -17,18 +17,15 @@ from prometheus_client import CollectorRegistry
 
 from metrics.adapters.exposition import Exposition
 from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
-from metrics.adapters.kafka import KafkaSide
+from metrics.consumer import MetricsConsumer
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StateView, StatusBoard
 from metrics.handlers import MetricsService, Staging
 from metrics.settings import Settings
 from shared.clock import Clock, SystemClock
-from shared.http import (
-    PROBLEM_RESPONSES,
-    configure_observability,
-    install_common,
-)
 from shared.kafka import ProcessedCounter
+from shared.logs import configure_observability
+from shared.service import service_app
 from shared.topics import Stream
 
 
@@ -51,7 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         map_topic=topics.name(Stream.PROCESS_MAP),
         status_topic=topics.name(Stream.STATUS),
     )
-    kafka = KafkaSide(settings, service, registry, processed)
+    kafka = MetricsConsumer(settings, service, registry, processed)
     state = StateGauges(StateView(board), lambda: service.catalog, clock)
     targets = CatalogGauges(lambda: service.catalog)
     exposition = Exposition(registry, [instruments.render, state.render, targets.render])
@@ -64,17 +61,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await kafka.stop()
 
-    app = FastAPI(
+    # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
+    app = service_app(
         title="Baton metrics",
         summary="Prometheus metrics of handoffs between teams: outcomes against the agreed "
         "service standards, durations, open and overdue items, rework, satisfaction.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=kafka.checks,
+        render=exposition.render,
     )
-    app.state.settings = settings
     app.state.service = service
     app.state.kafka = kafka
-    # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
-    install_common(app, registry, kafka.checks, render=exposition.render)
     return app

@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry, Counter
 
 from routing.domain.catalog import Catalog
 from routing.domain.processmap import ProcessMapDraft
-from routing.domain.routing import RejectReason, Router, RoutingError
 from routing.domain.versioning import Change, Versioned, next_map
 from shared.clock import Clock
 from shared.contracts import ProcessMapV1
 from shared.events import Envelope, HandoffOpeningV1
 from shared.kafka import Outbound, Rejected
+from shared.routes import RejectReason, Router, RoutingError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from shared.clock import Clock, SystemClock
-from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
+from shared.kafka import BrokerWatch
+from shared.logs import configure_observability
+from shared.service import service_app
 from sla.adapters.engine import SlaEngine
 from sla.api import routes
 from sla.settings import Settings
@@ -36,22 +38,25 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         max_records=settings.max_records,
     )
 
+    watch = BrokerWatch(settings.kafka, "sla")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await watch.start()
         await engine.start()
         yield
         await engine.stop()
+        await watch.stop()
 
-    app = FastAPI(
+    app = service_app(
         title="Baton sla",
         summary="Handoff clocks on business calendars: status, at-risk and overdue lists, cases.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=lambda: {"kafka": watch.connected, "partitions": engine.ready},
     )
-    app.state.settings = settings
     app.state.engine = engine
-    app.state.clock = clock
-    install_common(app, registry, checks=lambda: {"kafka": engine.ready})
     app.include_router(routes.router)
     return app

@@ -208,7 +208,7 @@ async def test_a_heartbeat_breach_pages_the_receiving_team_with_its_labels_and_l
     assert notes["dashboard_url"].startswith("http://127.0.0.1:3000/d/baton-pair/")
     overdue = f"{system.sla.url}/v1/handoffs?view=overdue&from=service-desk&to=it-l2-network"
     assert notes["overdue_url"] == overdue
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=AUTH) as client:  # sla's API takes a read key
         listed = (await client.get(notes["overdue_url"])).json()
     ids = json.dumps(listed)
     assert all(f"{batch}-{i}" in ids for i in range(HANDOFFS)), listed

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from builders import ADMIN_KEYS, AUTH
 from routing.main import create_app
 from routing.settings import DEFAULT_MAP, Settings
 from shared.contracts import Priority, ProcessMapV1
@@ -34,7 +35,7 @@ async def running_routing(
     kafka: KafkaSettings, process_map: Path = DEFAULT_MAP
 ) -> AsyncIterator[FastAPI]:
     """The routing app with its lifespan running, once its map is in force and it has joined."""
-    settings = Settings(kafka=kafka, process_map=process_map)
+    settings = Settings(kafka=kafka, process_map=process_map, api_keys=ADMIN_KEYS)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await wait_for(
@@ -93,7 +94,9 @@ def has_ids(*event_ids: str) -> Callable[[list[Envelope]], bool]:
 
 async def metrics_of(app: FastAPI) -> str:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://routing", headers=AUTH
+    ) as client:
         return (await client.get("/metrics")).text
 
 
@@ -163,7 +166,7 @@ async def test_unroutable_event_is_dead_lettered_and_the_consumer_keeps_going(
     headers = dict(letter.headers)
     assert headers["x"] == b"1"
     assert headers["dlq.code"] == b"unknown-process"
-    assert headers["dlq.reason"] == b"unknown supplying process from='nobody'"
+    assert headers["dlq.reason"].startswith(b"unknown supplying process from='nobody' (known: ")
     assert headers["dlq.topic"] == raw_topic.encode()
     assert headers["dlq.consumer_group"] == f"{kafka.topic_prefix}routing".encode()
     assert 'handoff_routing_rejected_total{reason="unknown-process"} 1.0' in metrics
@@ -229,7 +232,9 @@ async def test_map_is_published_and_a_restart_with_an_edited_standard_bumps_its_
             kafka, kafka.topics.name(Stream.ROUTED), has_ids(heartbeat.event_id)
         )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://r", headers=AUTH
+        ) as client:
             served = (await client.get("/v1/map")).json()
 
     maps = await published_maps(kafka)

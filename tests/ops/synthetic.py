@@ -16,16 +16,17 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import builders as b
-from intake.api.metrics import request_counter
+from intake.adapters.telemetry import DeadLetterCollector, IntakeMetrics
+from intake.domain.rejections import RejectionIndex
 from metrics import ops
 from metrics.domain.effects import Effect, Family
 from metrics.handlers import MetricsService
 from metrics.main import create_app
 from metrics.settings import Settings
-from routing.domain.routing import RejectReason
 from routing.handlers import RejectedCounter
 from shared.clock import FakeClock
 from shared.kafka import LagCollector, ProcessedCounter
+from shared.routes import RejectReason
 from shared.settings import KafkaSettings
 from sla.adapters.engine import EngineMetrics
 
@@ -38,7 +39,8 @@ JOBS = ("baton-intake", "baton-routing", "baton-sla", "baton-metrics")
 async def metrics_exposition() -> str:
     """The metrics service's /metrics after traffic on the heartbeat pair."""
     now = b.T0 + timedelta(hours=2)
-    app = create_app(Settings(kafka=KafkaSettings(topic_prefix="synthetic.")), FakeClock(now))
+    settings = Settings(kafka=KafkaSettings(topic_prefix="synthetic."), api_keys=b.ADMIN_KEYS)
+    app = create_app(settings, FakeClock(now))
     service: MetricsService = app.state.service
     service.on_process_map(b"current", b.map_bytes(ops.load_map(ops.DEFAULT_MAP)))
     late = now - timedelta(hours=1)
@@ -67,9 +69,12 @@ def platform_exposition() -> dict[str, str]:
     """intake's, routing's and sla's own families, moved once each."""
     out = {}
     intake = CollectorRegistry()
-    requests = request_counter(intake)
-    requests.labels("erp", "202").inc(10)
-    requests.labels("erp", "422").inc()
+    door = IntakeMetrics(intake)
+    door.accept(["handoff.submitted"], "erp")
+    door.refuse("invalid")
+    letters = RejectionIndex(10)
+    letters.counts[("routing", "no-route", "erp")] += 2
+    intake.register(DeadLetterCollector(letters, lambda: {"idempotency": 1}))
     out["baton-intake"] = generate_latest(intake).decode()
     routing = CollectorRegistry()
     ProcessedCounter(routing).inc("handoff.events.v1", "handoff.submitted", "invalid")

@@ -94,13 +94,6 @@ def test_met_and_missed_count_one_outcome_for_the_clock(kind: str) -> None:
     assert effects[0] == Effect(Family.OUTCOMES, ("sales", "warehouse", "P1", "response", kind))
 
 
-def test_missed_also_observes_how_late_the_breach_was_detected() -> None:
-    deadline = T0 - timedelta(milliseconds=40)
-    env = b.decision("missed", "h1", "sales", "warehouse", deadline=deadline, at=T0)
-    delay = effects_of(env, CATALOG, no_pair)[1]
-    assert (delay.family, delay.labels, delay.value) == (Family.BREACH_DELAY, (), 0.04)
-
-
 @pytest.mark.parametrize("retracted", ["met", "missed"])
 def test_retraction_counts_in_its_own_counter_never_decrements(retracted: str) -> None:
     env = b.decision("retracted", "h1", "hr", "payroll", retracted=retracted)

@@ -27,7 +27,6 @@ DURATION_BUCKETS = (
 )  # fmt: skip
 USAGE_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 RATING_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0)
-BREACH_DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Instruments:
@@ -79,13 +78,6 @@ class Instruments:
             PAIR,
             RATING_BUCKETS,
         )
-        self.breach_delay = HistogramFamily(
-            "handoff_breach_detection_delay_seconds",
-            "How long after its deadline a miss was decided (decided_at - deadline), by the "
-            "decisions partition it was read from.",
-            ("topic", "partition"),
-            BREACH_DELAY_BUCKETS,
-        )
         self._counters = {
             Family.OPENED: self.opened,
             Family.OUTCOMES: self.outcomes,
@@ -96,7 +88,6 @@ class Instruments:
             Family.DURATION: self.duration,
             Family.USAGE: self.usage,
             Family.SATISFACTION: self.satisfaction,
-            Family.BREACH_DELAY: self.breach_delay,
         }
         self.families = (
             self.opened,
@@ -106,7 +97,6 @@ class Instruments:
             self.usage,
             self.rework,
             self.satisfaction,
-            self.breach_delay,
         )
 
     def apply(self, effect: Effect) -> None:

@@ -17,7 +17,6 @@ from shared.events import (
     HandoffOpeningV1,
     HandoffRatedV1,
     SlaDecisionV1,
-    SlaMissedV1,
     SlaOpenedV1,
     SlaRetractedV1,
     SlaStoppedV1,
@@ -38,7 +37,6 @@ class Family(StrEnum):
     USAGE = "usage"
     REWORK = "rework"
     SATISFACTION = "satisfaction"
-    BREACH_DELAY = "breach_delay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +49,8 @@ class Exemplar:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One counter increment (value = amount) or one histogram observation (value = sample).
-
-    `labels` follow the family's label names; BREACH_DELAY's are filled in by the handler
-    (topic, partition), the only labels that come from Kafka rather than from the event.
-    """
+    """One counter increment (value = amount) or one histogram observation (value = sample);
+    `labels` follow the family's label names."""
 
     family: Family
     labels: tuple[str, ...]
@@ -124,12 +119,7 @@ def decision_effects(envelope: Envelope, catalog: Catalog) -> list[Effect]:
         case "sla.met":
             return [Effect(Family.OUTCOMES, (*clock, "met"))]
         case "sla.missed":
-            assert isinstance(payload, SlaMissedV1)
-            out = [Effect(Family.OUTCOMES, (*clock, "missed"))]
-            if payload.deadline is not None:
-                delay = (payload.decided_at - payload.deadline).total_seconds()
-                out.append(Effect(Family.BREACH_DELAY, (), max(delay, 0.0)))
-            return out
+            return [Effect(Family.OUTCOMES, (*clock, "missed"))]
         case "sla.retracted":
             assert isinstance(payload, SlaRetractedV1)
             return [Effect(Family.RETRACTIONS, (*clock, payload.retracted.value))]

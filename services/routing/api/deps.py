@@ -1,4 +1,4 @@
-"""Request dependencies: the map in force, its catalog, the clock."""
+"""Request dependencies: the map queries, the catalog in force, the clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from routing.domain.catalog import Catalog
-from routing.handlers import MapState
+from routing.queries import MapQueries
 from shared.clock import Clock
 from shared.http import Unavailable
 
@@ -18,15 +18,15 @@ class MapNotInForce(Unavailable):
     title = "Process map not in force yet"
 
 
-def map_state(request: Request) -> MapState:
-    """The map state of this app."""
-    state: MapState = request.app.state.maps
-    return state
+def queries(request: Request) -> MapQueries:
+    """What the API reads the map through."""
+    found: MapQueries = request.app.state.queries
+    return found
 
 
 def catalog(request: Request) -> Catalog:
     """The catalog of the map in force; 503 until routing has versioned and published it."""
-    found = map_state(request).catalog
+    found = queries(request).catalog
     if found is None:
         raise MapNotInForce(
             "routing is still putting the process map in force (waiting for Kafka)",
@@ -41,6 +41,6 @@ def clock(request: Request) -> Clock:
     return value
 
 
-StateDep = Annotated[MapState, Depends(map_state)]
+QueriesDep = Annotated[MapQueries, Depends(queries)]
 CatalogDep = Annotated[Catalog, Depends(catalog)]
 ClockDep = Annotated[Clock, Depends(clock)]

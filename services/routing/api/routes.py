@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from routing.adapters.mapfile import parse_map_text
-from routing.api.deps import CatalogDep, ClockDep, StateDep
+from routing.api.deps import CatalogDep, ClockDep, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
-from routing.domain.versioning import Change, next_map
-from shared.contracts import CalendarV1, ProcessMapV1, ProcessV1, RouteSpecV1
+from routing.domain.versioning import Change
+from shared.auth import Admin, Caller, Reader
+from shared.contracts import CalendarV1, ContactV1, ProcessMapV1, ProcessV1, RouteSpecV1
 from shared.http import FieldError, NotFound, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["process map"])
@@ -112,26 +113,50 @@ def _relations(relations: list[Relation]) -> list[RelationOut]:
     return [RelationOut(process=r.process, routes=list(r.routes)) for r in relations]
 
 
-@router.get("/map", response_model=ProcessMapV1)
-async def get_map(catalog: CatalogDep) -> ProcessMapV1:
-    """The process map in force: calendars, processes, routes with versioned standards."""
-    return catalog.map
+def _contact(contact: ContactV1) -> ContactV1:
+    return contact.model_copy(update={"email": None, "chat": None})
 
 
-@router.get("/processes", response_model=list[ProcessV1])
-async def list_processes(catalog: CatalogDep) -> list[ProcessV1]:
+def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
+    """A process as this caller may see it: contact details (e-mail, chat) for admin keys only."""
+    if caller.admin:
+        return process
+    return process.model_copy(
+        update={
+            "owner": _contact(process.owner) if process.owner else None,
+            "escalation": tuple(_contact(c) for c in process.escalation),
+        }
+    )
+
+
+@router.get("/map", response_model=ProcessMapV1, response_model_exclude_none=True)
+async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
+    """The process map in force: calendars, processes, routes with versioned standards, and
+    the python-holidays data version the public holidays come from. Contact e-mails and chat
+    channels are shown to admin keys only."""
+    if caller.admin:
+        return catalog.map
+    return catalog.map.model_copy(
+        update={"processes": tuple(_visible(p, caller) for p in catalog.map.processes)}
+    )
+
+
+@router.get("/processes", response_model=list[ProcessV1], response_model_exclude_none=True)
+async def list_processes(catalog: CatalogDep, caller: Reader) -> list[ProcessV1]:
     """Every process (team, department, process step) in map order."""
-    return list(catalog.map.processes)
+    return [_visible(p, caller) for p in catalog.map.processes]
 
 
-@router.get("/processes/{process_id}", response_model=ProcessDetail)
-async def get_process(process_id: str, catalog: CatalogDep) -> ProcessDetail:
+@router.get(
+    "/processes/{process_id}", response_model=ProcessDetail, response_model_exclude_none=True
+)
+async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> ProcessDetail:
     """A process and its internal-customer register: suppliers and customers, direct and not."""
     process = catalog.processes.get(process_id)
     if process is None:
         raise NotFound(f"no process {process_id!r} in the map in force")
     return ProcessDetail(
-        process=process,
+        process=_visible(process, caller),
         calendar=catalog.calendars[process.calendar],
         suppliers=_relations(catalog.suppliers(process_id)),
         customers=_relations(catalog.customers(process_id)),
@@ -143,6 +168,7 @@ async def get_process(process_id: str, catalog: CatalogDep) -> ProcessDetail:
 @router.get("/routes", response_model=list[RouteSpecV1])
 async def list_routes(
     catalog: CatalogDep,
+    caller: Reader,
     from_process: Annotated[str | None, Query(alias="from", max_length=100)] = None,
     to_process: Annotated[str | None, Query(alias="to", max_length=100)] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
@@ -152,7 +178,7 @@ async def list_routes(
 
 
 @router.get("/routes/{route_id}", response_model=RouteSpecV1)
-async def get_route(route_id: str, catalog: CatalogDep) -> RouteSpecV1:
+async def get_route(route_id: str, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
     """One route with its service standard (the version in force)."""
     route = catalog.routes.get(route_id)
     if route is None:
@@ -187,9 +213,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     openapi_extra=_YAML_BODY,
     responses={413: {"description": "Body too large"}, 415: {"description": "Not YAML"}},
 )
-async def validate_map(request: Request, state: StateDep, clock: ClockDep) -> MapSummary:
+async def validate_map(
+    request: Request, queries: QueriesDep, clock: ClockDep, caller: Admin
+) -> MapSummary:
     """Check a process map (YAML) without applying it: every error with its path, or a summary
-    with the standard versions it would get against the map in force."""
+    with the standard versions it would get against the map in force. The check runs on a
+    worker thread, one at a time, so a large map never stalls the service's event loop."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in YAML_MEDIA_TYPES:
         raise UnsupportedMediaType(
@@ -205,19 +234,21 @@ async def validate_map(request: Request, state: StateDep, clock: ClockDep) -> Ma
             [FieldError(field="body", reason=f"not UTF-8 at byte {exc.start}")],
         ) from None
     try:
-        draft = parse_map_text(text)
+        # One check at a time, on a worker thread: a large map holds much CPU for seconds.
+        async with request.app.state.validating:
+            preview = await run_in_threadpool(queries.preview, text, clock.now())
     except InvalidProcessMap as exc:
         raise InvalidMap(
             f"{len(exc.errors)} error(s); nothing was applied",
             [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
         ) from None
-    versioned = next_map(draft, state.current, now=clock.now(), source="validate")
+    draft, versioned = preview.draft, preview.versioned
     return MapSummary(
         calendars=len(draft.calendars),
         processes=len(draft.processes),
         routes=len(draft.routes),
         kinds=sorted({r.kind for r in draft.routes}),
-        compared_with_version=state.current.version if state.current else None,
+        compared_with_version=preview.compared_with.version if preview.compared_with else None,
         standards=[
             StandardPreview(
                 route_id=s.route_id,

@@ -24,6 +24,7 @@ from shared.contracts import (
     RouteSpecV1,
     ServiceStandardV1,
 )
+from shared.routes import canonical_when
 
 SECTIONS = ("calendars", "processes", "routes")
 CALENDAR_FIELDS = ("timezone", "always_open", "hours", "holidays")
@@ -54,8 +55,6 @@ _PLACEHOLDER_CALENDAR = CalendarV1(id="placeholder", always_open=True)
 _PLACEHOLDER_STANDARD = ServiceStandardV1(
     route_id="placeholder", version=1, calendar=_PLACEHOLDER_CALENDAR, targets={}
 )
-
-AttributeValue = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -88,20 +87,6 @@ class ProcessMapDraft:
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
     routes: tuple[RouteSpecV1, ...]
-
-
-def canonical_value(value: AttributeValue) -> str:
-    """How `when` values and handoff attributes compare: as text, `true`/`false`, 1 == 1.0."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def canonical_when(when: Mapping[str, AttributeValue]) -> tuple[tuple[str, str], ...]:
-    """A route condition in a comparable form (order-insensitive)."""
-    return tuple(sorted((k, canonical_value(v)) for k, v in when.items()))
 
 
 def parse_process_map(raw: object) -> ProcessMapDraft:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from shared.auth import Reader
 from shared.contracts import Priority
 from shared.http import NotFound
 from sla.adapters.engine import SlaEngine
@@ -42,8 +43,8 @@ def _not_here(engine: SlaEngine, what: str) -> NotFound:
     return NotFound(f"{what} is not known to this sla instance (it holds partitions {held})")
 
 
-@router.get("/handoffs/{handoff_id}", response_model=HandoffOut | PendingOut)
-async def get_handoff(handoff_id: str, request: Request) -> HandoffOut | PendingOut:
+@router.get("/handoffs/{handoff_id:path}", response_model=HandoffOut | PendingOut)
+async def get_handoff(handoff_id: str, request: Request, caller: Reader) -> HandoffOut | PendingOut:
     """A handoff with every clock of every cycle, and its event history."""
     engine = _engine(request)
     found = engine.find(handoff_id)
@@ -59,6 +60,7 @@ async def get_handoff(handoff_id: str, request: Request) -> HandoffOut | Pending
 @router.get("/handoffs", response_model=HandoffList)
 async def list_handoffs(
     request: Request,
+    caller: Reader,
     view: View = "open",
     from_process: Annotated[str | None, Query(alias="from")] = None,
     to_process: Annotated[str | None, Query(alias="to")] = None,
@@ -91,8 +93,8 @@ async def list_handoffs(
     )
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request) -> CaseOut:
+@router.get("/cases/{case_id:path}", response_model=CaseOut)
+async def get_case(case_id: str, request: Request, caller: Reader) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
     engine = _engine(request)
     now = _now(request)

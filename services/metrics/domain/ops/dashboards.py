@@ -940,14 +940,14 @@ def health(settings: OpsSettings) -> dict[str, Any]:
     lay.add(
         panel(
             "timeseries",
-            "Dead letters",
-            "Events sent to a dead-letter topic, per service and source topic (their "
-            "dlq.reason header says why).",
+            "Dead letters, by upstream system",
+            "Events refused downstream and dead-lettered, per refusing service, upstream "
+            "system (the posting key) and reason; intake's GET /v1/rejections lists them.",
             [
                 target(
-                    "sum by (job, topic) (increase(handoff_events_processed_total"
-                    '{result=~"invalid|error"}[$__rate_interval]))',
-                    "{{job}} {{topic}}",
+                    "sum by (service, source, reason) (increase(handoff_dead_letters_total"
+                    "[$__rate_interval]))",
+                    "{{source}}: {{service}} {{reason}}",
                 )
             ],
             "short",
@@ -974,14 +974,20 @@ def health(settings: OpsSettings) -> dict[str, Any]:
     lay.add(
         panel(
             "timeseries",
-            "Intake answers, by upstream system",
-            "Requests per second per upstream system (API key) and HTTP status: 4xx are "
-            "events a system could not hand over.",
+            "Intake: accepted by upstream system, refused by reason",
+            "Events accepted per second per upstream system (API key name), and requests "
+            "refused at the door per reason (nothing of them was accepted).",
             [
                 target(
-                    "sum by (system, code) (rate(handoff_intake_requests_total[$__rate_interval]))",
-                    "{{system}} {{code}}",
-                )
+                    "sum by (source) (rate(handoff_intake_events_total[$__rate_interval]))",
+                    "accepted from {{source}}",
+                ),
+                target(
+                    "sum by (reason) (rate(handoff_intake_refused_requests_total"
+                    "[$__rate_interval]))",
+                    "refused: {{reason}}",
+                    "B",
+                ),
             ],
             "reqps",
         ),

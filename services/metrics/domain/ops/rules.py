@@ -428,15 +428,16 @@ def _platform_alerts(settings: OpsSettings) -> list[dict[str, Any]]:
         _platform(
             settings,
             "BatonDeadLetters",
-            "sum by (job, topic, event_type, result) (\n"
-            '  increase(handoff_events_processed_total{result=~"invalid|error"}[15m])\n) > 0',
+            "sum by (service, reason, source) (\n"
+            "  increase(handoff_dead_letters_total[15m])\n) > 0",
             "0s",
             ticket,
-            '{{ $labels.job }} dead-lettered {{ $value | printf "%.0f" }} '
-            "{{ $labels.event_type }} event(s) from {{ $labels.topic }}",
-            "Events that could not be processed went to the dead-letter topic "
-            "{{ $labels.topic }}.dlq (result {{ $labels.result }}); their dlq.reason header "
-            "says why. Fix the producer or the map, then replay them.",
+            '{{ $labels.service }} dead-lettered {{ $value | printf "%.0f" }} event(s) of '
+            "{{ $labels.source }}: {{ $labels.reason }}",
+            "Events posted by the upstream system {{ $labels.source }} were refused downstream "
+            "by {{ $labels.service }} ({{ $labels.reason }}) and sent to a dead-letter topic: "
+            "their handoffs are not timed. intake's GET /v1/rejections lists them with the "
+            "reason in words; fix the system or the map, then replay them.",
         ),
         _platform(
             settings,
@@ -451,18 +452,15 @@ def _platform_alerts(settings: OpsSettings) -> list[dict[str, Any]]:
         ),
         _platform(
             settings,
-            "BatonIntakeRejections",
-            'sum by (system) (increase(handoff_intake_requests_total{code=~"4.."}[15m]))\n'
-            "/ sum by (system) (increase(handoff_intake_requests_total[15m])) > 0.05\n"
-            'and sum by (system) (increase(handoff_intake_requests_total{code=~"4.."}[15m]))'
-            " >= 5",
+            "BatonIntakeRefusals",
+            "sum by (reason) (increase(handoff_intake_refused_requests_total[15m])) >= 5",
             "0s",
             ticket,
-            "intake rejects {{ $value | humanizePercentage }} of the requests of "
-            "{{ $labels.system }}",
-            "More than 5% of the requests of the upstream system {{ $labels.system }} were "
-            "refused with a 4xx in the last 15 minutes: its events never reach Baton. The "
-            "problem+json answers name each field and reason.",
+            'intake refused {{ $value | printf "%.0f" }} request(s) in 15 minutes: '
+            "{{ $labels.reason }}",
+            "Requests refused at intake's door ({{ $labels.reason }}): nothing of them reached "
+            "Baton. The problem+json answers name each field and reason; kafka-unavailable and "
+            "map-not-loaded are Baton's own trouble, the others an upstream system's.",
         ),
         _platform(
             settings,

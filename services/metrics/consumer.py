@@ -1,4 +1,4 @@
-"""The Kafka side of the metrics service: two table readers and one consumer loop.
+"""metrics' Kafka entrypoint: two table readers and one consumer loop, wired to the handlers.
 
 Delivery semantics:
 - `routing.processmap.v1` and `sla.status.v1` (compacted): read from the beginning at every
@@ -25,13 +25,20 @@ from prometheus_client import CollectorRegistry
 from metrics.handlers import MetricsService
 from metrics.settings import Settings
 from shared.events import PAYLOADS
-from shared.kafka import ConsumerLoop, LagCollector, ProcessedCounter, Publisher, TableReader
+from shared.kafka import (
+    BrokerWatch,
+    ConsumerLoop,
+    LagCollector,
+    ProcessedCounter,
+    Publisher,
+    TableReader,
+)
 from shared.topics import Stream
 
 log = logging.getLogger(__name__)
 
 
-class KafkaSide:
+class MetricsConsumer:
     """Starts and stops the readers and the loop, and says whether the service is ready."""
 
     def __init__(
@@ -45,7 +52,8 @@ class KafkaSide:
         topics = kafka.topics
         group = kafka.group("metrics")
         self._service = service
-        self.publisher = Publisher(kafka, client_id=group)
+        self.watch = BrokerWatch(kafka, "metrics")
+        self.publisher = Publisher(kafka, client_id=group, watch=self.watch)
         self.map_reader = TableReader(
             kafka, [topics.name(Stream.PROCESS_MAP)], service.on_process_map
         )
@@ -56,14 +64,12 @@ class KafkaSide:
             group_id=group,
             handler=service.handle,
             publisher=self.publisher,
-            dlq_topic=lambda topic: f"{topic}.dlq",
+            dlq_topic=topics.dlq_of,
             processed=processed,
             known_event_types=frozenset(t for t, _ in PAYLOADS),
             dedup_window=settings.dedup_window,
             after_commit=service.after_commit,
-            # The staging must know which partition a batch belongs to, so that
-            # after_commit(tp) exposes that partition's effects and nothing else.
-            before_batch=service.staging.begin,
+            revoked=service.revoked,
         )
         registry.register(LagCollector(group, self.loop.lag))
         self._starter: asyncio.Task[None] | None = None
@@ -71,6 +77,7 @@ class KafkaSide:
 
     async def start(self) -> None:
         """Start the table readers now, the consumer once they are ready (in the background)."""
+        await self.watch.start()
         await self.publisher.start()
         await self.map_reader.start()
         await self.status_reader.start()
@@ -95,11 +102,13 @@ class KafkaSide:
         await self.status_reader.stop()
         await self.map_reader.stop()
         await self.publisher.stop()
+        await self.watch.stop()
 
     def checks(self) -> dict[str, bool]:
         """Readiness: a catalog, both tables caught up and followed, the consumer joined its
         group and still consuming (a dead task would freeze every metric silently)."""
         return {
+            "kafka": self.watch.connected,
             "process_map": self.map_reader.ready and self._service.catalog_loaded.is_set(),
             "status_table": self.status_reader.ready,
             "consumer": self._loop_started and self.loop.running and self.loop.joined.is_set(),

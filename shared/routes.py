@@ -1,5 +1,9 @@
 """Route resolution: which process receives a handoff, and under which service standard. Pure.
 
+Part of the process map's contract, so it lives beside it: routing applies it to every
+opening event, and intake applies the same rule at the door to refuse, with a 4xx naming the
+field, what routing could never route (an unknown process or kind, a kind with no route).
+
 A handoff matches a route when `from` and `kind` are equal, `to` too if the upstream system
 named one, and every `when` attribute equals the handoff's attribute of that name (compared as
 text: see `canonical_value`). Among the matches the most specific route (most `when` keys)
@@ -13,9 +17,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from routing.domain.processmap import AttributeValue, canonical_value
 from shared.contracts import ProcessMapV1, RouteSpecV1, RouteV1
 from shared.events import HandoffOpeningV1
+
+AttributeValue = str | int | float | bool
+
+
+def canonical_value(value: AttributeValue) -> str:
+    """How `when` values and handoff attributes compare: as text, `true`/`false`, 1 == 1.0."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def canonical_when(when: Mapping[str, AttributeValue]) -> tuple[tuple[str, str], ...]:
+    """A route condition in a comparable form (order-insensitive)."""
+    return tuple(sorted((k, canonical_value(v)) for k, v in when.items()))
 
 
 class RejectReason(StrEnum):
@@ -27,13 +46,15 @@ class RejectReason(StrEnum):
 
 
 class RoutingError(Exception):
-    """A handoff the process map cannot route; `reason` is its closed-set category."""
+    """A handoff the process map cannot route; `reason` is its closed-set category and
+    `field` the field of the opening event's data at fault (from, to, kind or attributes)."""
 
     reason: RejectReason
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class UnknownProcess(RoutingError):
@@ -94,16 +115,23 @@ class Router:
             raise UnknownProcess(
                 f"unknown supplying process from={origin!r}"
                 + _did_you_mean(origin, self._processes)
+                + f" (known: {_names(self._processes)})",
+                "from",
             )
         if target is not None and target not in self._processes:
             raise UnknownProcess(
-                f"unknown receiving process to={target!r}" + _did_you_mean(target, self._processes)
+                f"unknown receiving process to={target!r}"
+                + _did_you_mean(target, self._processes)
+                + f" (known: {_names(self._processes)})",
+                "to",
             )
         candidates = self._by_origin.get((origin, kind), [])
         if not candidates:
             raise UnknownKind(
                 f"no route of kind {kind!r} from {origin!r} "
                 f"(kinds from {origin!r}: {_names(self._kinds_from.get(origin, ()))})"
+                + _did_you_mean(kind, self._kinds_from.get(origin, ())),
+                "kind",
             )
         if target is not None:
             candidates = [r for r in candidates if r.to_process == target]
@@ -111,7 +139,8 @@ class Router:
                 receivers = {r.to_process for r in self._by_origin[(origin, kind)]}
                 raise NoRoute(
                     f"no route of kind {kind!r} from {origin!r} to {target!r} "
-                    f"(this kind goes to: {_names(receivers)})"
+                    f"(this kind goes to: {_names(receivers)})",
+                    "to",
                 )
         matching = [r for r in candidates if when_matches(r.when, handoff.attributes)]
         if not matching:
@@ -122,7 +151,8 @@ class Router:
             raise NoRoute(
                 f"no route of kind {kind!r} from {origin!r}"
                 + (f" to {target!r}" if target else "")
-                + f" matches the handoff's attributes (conditions: {conditions})"
+                + f" matches the handoff's attributes (conditions: {conditions})",
+                "attributes",
             )
         # max() keeps the first of equals, and `matching` is in file order.
         route = max(matching, key=lambda r: len(r.when))
