@@ -11,11 +11,8 @@ The rules and routes are generated from deploy/process-map.yaml by the same comm
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,79 +22,13 @@ import yaml
 
 from e2e_system import API_KEY, System
 from metrics import ops
-from promtools import tool
-from support import REPO, free_port, wait_for
+from promtools import Daemon, Webhook
+from support import REPO, wait_for
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PAIR = {"from_team": "service-desk", "to_team": "it-l2-network"}
 HANDOFFS = 12  # above the page tiers' low-traffic guard of 10 decided targets
 CAPTURED = REPO / ".run" / "e2e-alert-payload.json"
-
-
-class Webhook:
-    """An Alertmanager webhook receiver: keeps every payload it is posted."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        received = self.payloads
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Webhook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Daemon:
-    """Prometheus or Alertmanager as a process of this test, on its own port."""
-
-    def __init__(self, binary: str, args: list[str], name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = REPO / ".run" / "test-logs" / f"{name}.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [str(tool(binary)), *args, f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-
-    async def ready(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=2.0) as client:
-
-            async def probe() -> bool:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"exited; see {self.log}")
-                try:
-                    return (await client.get("/-/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(probe, within=60, what=f"{self.log.stem} ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def prometheus_config(system: System, rules: Path, alertmanager: str) -> dict[str, Any]:

@@ -90,6 +90,9 @@ def test_service_hours_are_the_calendars_hours_in_its_timezone() -> None:
         {"weekdays": ["saturday"], "times": [{"start_time": "07:00", "end_time": "13:00"}],
          "location": "Europe/Brussels"},
     ]  # fmt: skip
+    every_day = CALENDARS["be-office"].model_copy(update={"hours": {"mon-sun": ("08:00-18:00",)}})
+    # Alertmanager numbers Sunday 0: "monday:sunday" would be refused at load.
+    assert working_hours(every_day)[0]["weekdays"] == ["sunday:saturday"]
     intervals = {i["name"]: i["time_intervals"] for i in DOC["time_intervals"]}
     assert intervals["be-office-hours"] == working_hours(CALENDARS["be-office"])
     assert "24x7-hours" not in intervals  # an always-open calendar needs none

@@ -79,16 +79,17 @@ def working_hours(calendar: CalendarV1) -> list[dict[str, Any]]:
 
 
 def _day_ranges(days: list[int]) -> list[str]:
+    """Weekday ranges as Alertmanager reads them: it numbers Sunday 0, so a range may not run
+    from a weekday through Sunday ("monday:sunday" is refused at load)."""
+    am_numbers = sorted((day + 1) % 7 for day in days)  # Monday 0 -> 1, ..., Sunday 6 -> 0
     ranges: list[list[int]] = []
-    for day in sorted(days):
-        if ranges and ranges[-1][-1] == day - 1:
-            ranges[-1].append(day)
+    for number in am_numbers:
+        if ranges and ranges[-1][-1] == number - 1:
+            ranges[-1].append(number)
         else:
-            ranges.append([day])
-    return [
-        _DAY_NAMES[r[0]] if len(r) == 1 else f"{_DAY_NAMES[r[0]]}:{_DAY_NAMES[r[-1]]}"
-        for r in ranges
-    ]
+            ranges.append([number])
+    names = ("sunday", *_DAY_NAMES[:6])
+    return [names[r[0]] if len(r) == 1 else f"{names[r[0]]}:{names[r[-1]]}" for r in ranges]
 
 
 @functools.cache
