@@ -66,20 +66,21 @@ async def test_a_heartbeat_breach_pages_the_receiving_team_with_its_labels_and_l
          f"--storage.path={tmp_path / 'am'}", "--cluster.listen-address="],
         "e2e-alertmanager",
     )  # fmt: skip
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            prometheus_config(
-                system, out / "prometheus" / "rules", f"127.0.0.1:{alertmanager.port}"
+    prometheus: Daemon | None = None
+    try:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                prometheus_config(
+                    system, out / "prometheus" / "rules", f"127.0.0.1:{alertmanager.port}"
+                )
             )
         )
-    )
-    prometheus = Daemon(
-        "prometheus",
-        [f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
-        "e2e-prometheus",
-    )
-    try:
+        prometheus = Daemon(
+            "prometheus",
+            [f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
+            "e2e-prometheus",
+        )
         await alertmanager.ready()
         await prometheus.ready()
         async with httpx.AsyncClient(base_url=prometheus.url) as client:
@@ -115,7 +116,8 @@ async def test_a_heartbeat_breach_pages_the_receiving_team_with_its_labels_and_l
         payload = await wait_for(page, within=120, what="the page at the webhook")
         CAPTURED.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     finally:
-        prometheus.stop()
+        if prometheus is not None:
+            prometheus.stop()
         alertmanager.stop()
 
     assert payload["receiver"] == "team-it-l2-network-page"
