@@ -150,7 +150,7 @@ def _team_receivers(team: Team, settings: OpsSettings) -> list[dict[str, Any]]:
     ]
 
 
-def _business_hours(team: Team, model: OpsModel, settings: OpsSettings) -> dict[str, Any]:
+def _business_hours(team: Team, settings: OpsSettings) -> dict[str, Any]:
     calendar = team.calendar
     if calendar.always_open:
         return {}
@@ -160,9 +160,9 @@ def _business_hours(team: Team, model: OpsModel, settings: OpsSettings) -> dict[
     return out
 
 
-def _team_route(team: Team, label: str, model: OpsModel, settings: OpsSettings) -> dict[str, Any]:
+def _team_route(team: Team, label: str, settings: OpsSettings) -> dict[str, Any]:
     names = receiver_names(team.id)
-    hours = _business_hours(team, model, settings)
+    hours = _business_hours(team, settings)
     return {
         "matchers": [f'{label}="{team.id}"'],
         "receiver": names["ticket"],
@@ -206,9 +206,7 @@ def alertmanager_config(model: OpsModel, settings: OpsSettings) -> dict[str, Any
     receivers = [_receiver(PLATFORM, [settings.platform_email], settings)]
     for team in teams:
         receivers.extend(_team_receivers(team, settings))
-    delivery_routes = [
-        _team_route(t, "from_team", model, settings) for t in teams if t.id in suppliers
-    ]
+    delivery_routes = [_team_route(t, "from_team", settings) for t in teams if t.id in suppliers]
     routes: list[dict[str, Any]] = [
         {
             "matchers": ['category="platform"'],
@@ -226,7 +224,7 @@ def alertmanager_config(model: OpsModel, settings: OpsSettings) -> dict[str, Any
                 "routes": delivery_routes,
             }
         )
-    routes.extend(_team_route(t, "to_team", model, settings) for t in teams)
+    routes.extend(_team_route(t, "to_team", settings) for t in teams)
     calendars = {t.calendar.id: t.calendar for t in teams if not t.calendar.always_open}
     intervals: list[dict[str, Any]] = []
     for calendar in sorted(calendars.values(), key=lambda c: c.id):

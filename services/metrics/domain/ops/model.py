@@ -62,7 +62,6 @@ class OpsModel:
 
     slos: tuple[PairSlo, ...]
     teams: tuple[Team, ...]
-    calendars: tuple[CalendarV1, ...]
 
     @classmethod
     def from_map(cls, process_map: ProcessMapV1) -> OpsModel:
@@ -101,19 +100,11 @@ class OpsModel:
             for p in sorted(process_map.processes, key=lambda p: p.id)
             if p.calendar in calendars
         )
-        return cls(slos=slos, teams=teams, calendars=tuple(sorted(calendars.values(), key=_id)))
-
-    def team(self, team_id: str) -> Team | None:
-        """A team by id."""
-        return next((t for t in self.teams if t.id == team_id), None)
+        return cls(slos=slos, teams=teams)
 
     def accountable_teams(self) -> tuple[str, ...]:
         """Teams some SLO alert can be addressed to, sorted."""
         return tuple(sorted({s.accountable for s in self.slos}))
-
-
-def _id(calendar: CalendarV1) -> str:
-    return calendar.id
 
 
 def _sets(standard: ServiceStandardV1, milestone: ClockName) -> bool:

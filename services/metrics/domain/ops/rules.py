@@ -29,7 +29,6 @@ PPM = "from_team, to_team, priority, milestone"
 PM = "from_team, to_team, milestone"
 SHORT_WINDOWS = ("5m", "30m", "1h", "2h", "6h")
 LONG_WINDOWS = ("1d", "3d", "30d")
-WINDOWS = (*SHORT_WINDOWS, *LONG_WINDOWS)
 MONTH = "month"
 """The calendar month so far (UTC), summed from hourly increases."""
 
