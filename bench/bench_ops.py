@@ -34,7 +34,6 @@ from shared.contracts import (  # noqa: E402
     ServiceStandardV1,
 )
 
-
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
 
