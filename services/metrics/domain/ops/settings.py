@@ -73,10 +73,11 @@ class OpsSettings:
     """Who runs Baton: platform alerts (services down, lag, dead letters) and unknown teams."""
     smtp_smarthost: str = "127.0.0.1:25"
     smtp_from: str = "baton-alerts@example.org"
-    prometheus_url: str = "http://127.0.0.1:9090"
-    """Grafana's datasource URL."""
-    dashboards_path: str = "/var/lib/grafana/dashboards/baton"
-    """Where Grafana finds deploy/grafana/dashboards (mount it there)."""
+    prometheus_url: str = "${PROMETHEUS_URL}"
+    """Grafana's datasource URL: by default read from Grafana's environment (Grafana expands
+    variables in provisioning files), e.g. http://prometheus:9090 in deploy/compose.yaml."""
+    dashboards_path: str = "/var/lib/grafana/dashboards"
+    """Where Grafana finds deploy/grafana/dashboards (mount it there, as compose does)."""
     group_wait: str = "30s"
     """How long Alertmanager gathers a new group's alerts before the first notification."""
     webhook_url: str | None = None
