@@ -184,3 +184,14 @@ def test_every_alert_has_its_runbook_section() -> None:
     assert len(alerts) >= 14
     for alert in alerts:
         assert alert.lower() in sections, f"RUNBOOK.md has no section for {alert}"
+
+
+def test_an_invalid_map_generates_nothing_and_lists_its_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "map.yaml"
+    bad.write_text(ops.DEFAULT_MAP.read_text().replace("severity: ticket", "severity: pager"))
+    out = tmp_path / "out"
+    assert ops.main(["generate", str(bad), "--out", str(out)]) == 1
+    assert "alerting.severity: Input should be 'page' or 'ticket'" in capsys.readouterr().err
+    assert not out.exists()
