@@ -362,10 +362,46 @@ class ProcessV1(Frozen):
     escalation: tuple[ContactV1, ...] = ()
 
 
+class AlertSeverity(StrEnum):
+    """How urgent a fast burn of a route's error budget is."""
+
+    PAGE = "page"
+    """Notify at once, day and night (the receiving team's owner and escalation contacts)."""
+    TICKET = "ticket"
+    """Notify in the receiving team's service hours only."""
+
+
+class BudgetWindow(StrEnum):
+    """The window the objective is measured over (the error budget's period)."""
+
+    ROLLING_30D = "30d"
+    CALENDAR_MONTH = "month"
+    """The calendar month so far, in UTC (Prometheus' time functions are UTC only)."""
+
+
+class AlertingV1(Frozen):
+    """How the generated Prometheus rules and Alertmanager routes treat a route (`make ops`).
+
+    Optional in the map; the defaults page on a fast burn and measure over a rolling 30 days.
+    Where several routes join the same supplier->customer pair, the strictest wins: page over
+    ticket, the calendar month over 30 days.
+    """
+
+    severity: AlertSeverity = Field(
+        AlertSeverity.PAGE,
+        description="fast burn (14.4x, 6x): page (24x7) or ticket (service hours); "
+        "a slow burn (3x, 1x) is always a ticket",
+    )
+    window: BudgetWindow = Field(
+        BudgetWindow.ROLLING_30D, description="error-budget window: '30d' or 'month'"
+    )
+
+
 class RouteSpecV1(Frozen):
     """A route: handoffs of `kind` from `from` go to `to`, under `standard`.
 
-    `when` narrows the route to handoffs whose attributes equal the given values.
+    `when` narrows the route to handoffs whose attributes equal the given values; `alerting`
+    says how ops tooling treats the route (no effect on clocks or routing).
     """
 
     id: Slug
@@ -374,6 +410,7 @@ class RouteSpecV1(Frozen):
     to_process: Slug = Field(alias="to")
     when: dict[str, str | int | float | bool] = Field(default_factory=dict)
     standard: ServiceStandardV1
+    alerting: AlertingV1 = AlertingV1()
 
 
 class ProcessMapV1(Frozen):

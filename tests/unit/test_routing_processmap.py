@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from routing.adapters.mapfile import MAX_DEPTH, load_yaml, parse_map_text, read_map_file
 from routing.domain.processmap import InvalidProcessMap, MapError, parse_process_map
 from routing.settings import DEFAULT_MAP
-from shared.contracts import Priority
+from shared.contracts import AlertSeverity, BudgetWindow, Priority
 
 BASE = """
 calendars:
@@ -250,6 +250,27 @@ def test_unknown_field_suggests_the_near_miss() -> None:
     (error,) = errors_of(BASE.replace("targets:", "tragets: {}\n      targets:"))
     assert error.path == "routes[0].standard.tragets"
     assert error.reason.endswith("did you mean 'targets'?")
+
+
+def test_alerting_defaults_to_paging_and_a_rolling_30_day_window() -> None:
+    (route_,) = parse_map_text(BASE).routes
+    assert route_.alerting.severity is AlertSeverity.PAGE
+    assert route_.alerting.window is BudgetWindow.ROLLING_30D
+
+
+def test_alerting_of_a_route_is_read_from_the_map() -> None:
+    text = with_routes(route(extra="alerting: {severity: ticket, window: month}"))
+    (route_,) = parse_map_text(text).routes
+    assert route_.alerting.severity is AlertSeverity.TICKET
+    assert route_.alerting.window is BudgetWindow.CALENDAR_MONTH
+
+
+def test_invalid_alerting_is_reported_with_its_path() -> None:
+    text = with_routes(route(extra="alerting: {severity: pager, windw: month}"))
+    assert sorted(messages(text)) == [
+        "routes[0].alerting.severity: Input should be 'page' or 'ticket'",
+        "routes[0].alerting.windw: unknown field",
+    ]
 
 
 def test_version_is_set_by_routing_not_by_the_file() -> None:

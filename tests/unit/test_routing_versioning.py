@@ -126,6 +126,14 @@ def test_a_change_outside_the_standards_publishes_the_map_but_keeps_standard_ver
     assert versions(versioned.map) == {"pick": 1, "invoice": 1}
 
 
+def test_a_map_published_before_routes_had_alerting_reads_as_the_defaults() -> None:
+    stored = first().model_dump_json(by_alias=True)
+    written_before = stored.replace(',"alerting":{"severity":"page","window":"30d"}', "")
+    assert '"alerting"' not in written_before
+    old = ProcessMapV1.model_validate_json(written_before)
+    assert not next_map(parse_map_text(MAP), old, now=T1, source="map.yaml").publish
+
+
 def test_reordering_when_keys_or_routes_is_still_the_same_standard() -> None:
     previous = first()
     pick, invoice = MAP.split("routes:\n")[1].split("  - id: invoice")

@@ -29,7 +29,8 @@ from shared.routes import canonical_when
 SECTIONS = ("calendars", "processes", "routes")
 CALENDAR_FIELDS = ("timezone", "always_open", "hours", "holidays")
 PROCESS_FIELDS = ("name", "calendar", "owner", "escalation")
-ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard")
+ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard", "alerting")
+ALERTING_FIELDS = ("severity", "window")
 STANDARD_FIELDS = ("targets", "delivery", "warnings", "objective", "calendar")
 _SET_BY_ROUTING = ("version", "route_id")
 _KNOWN_WORDS = (
@@ -38,6 +39,7 @@ _KNOWN_WORDS = (
     *PROCESS_FIELDS,
     *ROUTE_FIELDS,
     *STANDARD_FIELDS,
+    *ALERTING_FIELDS,
     "country",
     "subdivision",
     "dates",
