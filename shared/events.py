@@ -516,14 +516,19 @@ def ce_headers(
     """The Kafka headers mirroring an event's id, type, source and version (CloudEvents'
     Kafka protocol binding names): the one place they are spelled."""
     version = LATEST_VERSION[event_type] if schema_version is None else schema_version
-    return [
-        ("ce_id", event_id.encode()),
+    return [("ce_id", event_id.encode()), *_static_headers(event_type, producer, version)]
+
+
+@functools.lru_cache(maxsize=256)
+def _static_headers(event_type: str, producer: str, version: int) -> tuple[tuple[str, bytes], ...]:
+    """The headers that do not vary per event (encoded once per type and producer)."""
+    return (
         ("ce_type", event_type.encode()),
         ("ce_source", producer.encode()),
         ("ce_specversion", b"1.0"),
         ("baton_schema_version", str(version).encode()),
         ("content-type", b"application/json"),
-    ]
+    )
 
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")

@@ -61,6 +61,12 @@ def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+def put_api_first(app: FastAPI) -> None:
+    """Move the service's own `/v1` routes ahead of docs, health and metrics: Starlette tries
+    routes in order, so the hot endpoints should not be matched last."""
+    app.router.routes.sort(key=lambda r: 0 if getattr(r, "path", "").startswith("/v1") else 1)
+
+
 def service_app(
     *,
     title: str,

@@ -235,15 +235,17 @@ async def post_event(handoff_id: Identifier, request: Request) -> Response:
     caller = caller_of(request, Scope.WRITE)
     idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
+    document = _parse(raw)
+    if isinstance(document, dict):
+        given = document.setdefault("handoff_id", handoff_id)
+        if given != handoff_id:
+            raise InvalidEvents(
+                [("handoff_id", f"{given!r} differs from the path's {handoff_id!r}")]
+            )
     try:
-        event = ONE_EVENT.validate_python(_parse(raw))
+        event = ONE_EVENT.validate_python(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    if event.handoff_id is not None and event.handoff_id != handoff_id:
-        raise InvalidEvents(
-            [("handoff_id", f"{event.handoff_id!r} differs from the path's {handoff_id!r}")]
-        )
-    event = event.model_copy(update={"handoff_id": handoff_id})
     fingerprint = _fingerprint(request, raw) if idempotency_key else ""
     return _reply(await _service(request).post(caller, [event], [""], idempotency_key, fingerprint))
 
