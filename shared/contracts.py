@@ -29,6 +29,15 @@ from pydantic import (
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case id: a-z, 0-9, '-'")]
+ANY_PROCESS = "*"
+"""A route's `from` that stands for every process (a default route to its receiver)."""
+RouteOrigin = Annotated[
+    str,
+    Field(
+        pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,62})$",
+        description="a process id, a group id (ProcessMapV1.groups) or '*' for any process",
+    ),
+]
 Identifier = Annotated[
     str,
     Field(
@@ -355,11 +364,13 @@ class ProcessV1(Frozen):
 class RouteSpecV1(Frozen):
     """A route: handoffs of `kind` from `from` go to `to`, under `standard`.
 
-    `when` narrows the route to handoffs whose attributes equal the given values.
+    `from` is one process, a group of processes (a default route for each member) or `*` (a
+    default route from any process); `when` narrows the route to handoffs whose attributes
+    equal the given values. The most specific matching route wins (shared.routes).
     """
 
     id: Slug
-    from_process: Slug = Field(alias="from")
+    from_process: RouteOrigin = Field(alias="from")
     kind: Slug
     to_process: Slug = Field(alias="to")
     when: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -373,6 +384,11 @@ class ProcessMapV1(Frozen):
     version: int = Field(ge=1, description="+1 each time the published map changes")
     published_at: UtcDatetime
     source: str = Field("", description="where routing loaded it from (file path)")
+    revision: str = Field("", description="the source's revision if given, e.g. a git commit")
+    author: str = Field("", description="who published this version, if given")
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
+    groups: dict[Slug, tuple[Slug, ...]] = Field(
+        default_factory=dict, description="group id -> member process ids, for routes' `from`"
+    )
     routes: tuple[RouteSpecV1, ...]
