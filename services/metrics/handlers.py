@@ -22,9 +22,9 @@ from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StatusBoard
-from shared.contracts import ProcessMapV1
 from shared.events import Envelope, HandoffStatusV1
 from shared.kafka import Outbound, ProcessedCounter, Rejected, Source
+from shared.mapwire import CURRENT_KEY, CorruptMap, MapAssembler
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class MetricsService:
         self.catalog = Catalog.empty()
         self.catalog_loaded = asyncio.Event()
         self._processed = processed
+        self._assembler = MapAssembler()
         self._map_topic = map_topic
         self._status_topic = status_topic
 
@@ -123,16 +124,20 @@ class MetricsService:
         self.staging.drop(sources)
 
     def on_process_map(self, key: bytes, value: bytes | None) -> None:
-        """TableReader callback for `routing.processmap.v1`: a new catalog."""
-        if value is None:
+        """TableReader callback for `routing.processmap.v1`: a part is held, a manifest
+        (`current`) assembles the map in force and makes it the catalog (shared.mapwire)."""
+        if key == CURRENT_KEY and value is None:
             log.warning("process map tombstone: keeping version %d", self.catalog.version)
             return
         try:
-            catalog = Catalog.from_map(ProcessMapV1.model_validate_json(value))
-        except ValidationError as exc:
+            pmap = self._assembler.feed(key, value)
+        except CorruptMap as exc:
             log.error("invalid process map record ignored: %s", str(exc)[:500])
             self._processed.inc(self._map_topic, "processmap", "invalid")
             return
+        if pmap is None:
+            return
+        catalog = Catalog.from_map(pmap)
         self.catalog = catalog
         self.instruments.preinitialise(catalog)
         self.catalog_loaded.set()

@@ -9,6 +9,7 @@ file publishes nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 from routing.domain.processmap import ProcessMapDraft
 from shared.contracts import (
     CalendarV1,
+    MapChangesV1,
     ProcessMapV1,
     ProcessV1,
     RouteSpecV1,
@@ -51,6 +53,16 @@ class Versioned:
     publish: bool
     standards: tuple[StandardVersion, ...]
     removed_routes: tuple[str, ...]
+
+    def changes(self) -> MapChangesV1:
+        """How many routes are new, changed, unchanged and removed."""
+        counts = Counter(s.change for s in self.standards)
+        return MapChangesV1(
+            new=counts[Change.NEW],
+            changed=counts[Change.CHANGED],
+            unchanged=counts[Change.UNCHANGED],
+            removed=len(self.removed_routes),
+        )
 
 
 def standard_content(standard: ServiceStandardV1) -> dict[str, Any]:
