@@ -66,8 +66,8 @@ class Exposed(Protocol):
         """Expose one committed effect."""
         ...
 
-    def preinitialise(self, catalog: Catalog) -> None:
-        """Create every series of a catalog at 0."""
+    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
+        """Create every series of a catalog (of the given pairs only, if any) at 0."""
         ...
 
 
@@ -93,6 +93,7 @@ class MetricsService:
         self.catalog_loaded = asyncio.Event()
         self._processed = processed
         self._assembler = MapAssembler()
+        self._implied: set[Pair] = set()
         self._map_topic = map_topic
         self._status_topic = status_topic
 
@@ -111,8 +112,28 @@ class MetricsService:
             effects = effects_of(envelope, self.catalog, self.pair_of)
         except Unlabelable as exc:
             raise Rejected(exc.code, str(exc)) from exc
+        if effects:
+            self._seen(effect.labels[:2] for effect in effects)  # every family starts (f, t)
         self.staging.stage(source, envelope.event_id, effects)
         return ()
+
+    def _seen(self, pairs: Iterable[tuple[str, ...]]) -> None:
+        """Pairs that showed up: an implied one (carried by a default route) joins the
+        catalog, its series pre-initialised, its targets and objective exposed."""
+        known = self.catalog
+        fresh = [
+            (p[0], p[1])
+            for p in pairs
+            if len(p) == 2 and p[0] != p[1] and known.implies(p[0], p[1])
+        ]
+        if not fresh:
+            return
+        grown = known.with_pairs(fresh)
+        if grown is not known:
+            added = grown.pairs[len(known.pairs) :]
+            self.catalog = grown
+            self._implied.update(added)
+            self.instruments.preinitialise(grown, added)
 
     def after_commit(self, source: Source) -> None:
         """The partition's offsets are committed: expose its effects."""
@@ -137,7 +158,9 @@ class MetricsService:
             return
         if pmap is None:
             return
-        catalog = Catalog.from_map(pmap)
+        # Implied pairs seen under the previous map stay, as long as this one still routes them.
+        catalog = Catalog.from_map(pmap).with_pairs(self._implied)
+        self._implied = {p for p in self._implied if p in set(catalog.pairs)}
         self.catalog = catalog
         self.instruments.preinitialise(catalog)
         self.catalog_loaded.set()
@@ -158,3 +181,4 @@ class MetricsService:
             self.board.put(handoff_id, None)
             return
         self.board.put(handoff_id, status)
+        self._seen([(status.from_process, status.to_process)])
