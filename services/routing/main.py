@@ -106,6 +106,7 @@ class SighupReload:
         self._maps = maps
         self._task: asyncio.Task[None] | None = None
         self._installed = False
+        self.finished = 0  # reloads SIGHUP asked for that have ended, put in force or not
 
     def install(self) -> None:
         """Take SIGHUP on the running loop, if this thread may."""
@@ -131,6 +132,12 @@ class SighupReload:
         self._task = asyncio.create_task(self._reload(), name="routing-sighup-reload")
 
     async def _reload(self) -> None:
+        try:
+            await self._put_in_force()
+        finally:
+            self.finished += 1
+
+    async def _put_in_force(self) -> None:
         if not self._maps.loaded:
             log.warning("SIGHUP ignored: the first map is not in force yet")
             return
