@@ -31,6 +31,15 @@ from pydantic import (
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case id: a-z, 0-9, '-'")]
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def as_slug(text: str) -> str:
+    """An id made from a name the way Baton's tools do it ("V5 3rd" -> "v5-3rd"): lower case,
+    every run of other characters one '-', cut to 63; may be empty."""
+    return _NOT_SLUG.sub("-", text.lower()).strip("-")[:63].rstrip("-")
+
+
 ANY_PROCESS = "*"
 """A route's `from` that stands for every process (a default route to its receiver)."""
 RouteOrigin = Annotated[
