@@ -1,9 +1,11 @@
 """Process maps the size of a real organisation: parse + validate + publish, and reading back.
 
-    .venv/bin/python bench/bench_map.py [--routes 2463 10000]
+    .venv/bin/python bench/bench_map.py [--routes 10000 ...]
 
-For each size a map is generated (exact routes, four priorities each, no YAML anchors: the
-worst case for the loader) and timed through what routing does at start-up or on a reload:
+Maps are generated (exact routes, four priorities each, no YAML anchors: the worst case for
+the loader; 2,463 routes between 649 teams, as the BPI Challenge 2013 log needs without
+default routes; 10,000 routes; and the BPI map with default routes if the log is there) and
+timed through what routing does at start-up or on a reload:
 parse the YAML and check it (what POST /v1/map/validate runs), version the standards against
 nothing, publish it on a real broker (port 19492, or BATON_BENCH_BOOTSTRAP) in compressed
 parts and wait for acks=all; then what every reader does: read the topic to its end and
@@ -26,6 +28,8 @@ sys.path[:0] = [str(REPO / "tests")]
 
 from builders import scale_map_yaml  # noqa: E402
 from metrics.domain.catalog import Catalog  # noqa: E402
+from routing.__main__ import bpi_log  # noqa: E402
+from routing.adapters.bpi import bpi_map_yaml, read_teams  # noqa: E402
 from routing.adapters.kafka import MapTopic  # noqa: E402
 from routing.adapters.mapfile import load_yaml, parse_map_text  # noqa: E402
 from routing.domain.versioning import next_map  # noqa: E402
@@ -41,13 +45,10 @@ def timed(what: str, started: float, routes: int) -> float:
     return took
 
 
-async def one(kafka: KafkaSettings, routes: int) -> None:
-    text = scale_map_yaml(routes)
+async def one(kafka: KafkaSettings, title: str, text: str) -> None:
     document, _ = load_yaml(text)
-    print(
-        f"{routes} routes, 4 priorities: YAML {len(text) / 1e6:.2f} MB, "
-        f"{sum(1 for _ in _walk(document))} YAML values"
-    )
+    routes = len(document["routes"])
+    print(f"{title}: YAML {len(text) / 1e6:.2f} MB, {sum(1 for _ in _walk(document))} YAML values")
     total = 0.0
     started = time.perf_counter()
     draft = parse_map_text(text)
@@ -95,8 +96,16 @@ def _walk(value: object) -> object:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--routes", type=int, nargs="+", default=[2463, 10_000])
+    parser.add_argument("--routes", type=int, nargs="*", default=[10_000])
     args = parser.parse_args()
+    maps = [
+        # The BPI Challenge 2013 log written with one route per pair: 649 teams, 2,463 routes.
+        ("2463 exact routes, 649 teams, 4 priorities", scale_map_yaml(2463, processes=649, kinds=1))
+    ]
+    maps += [(f"{n} exact routes, 4 priorities", scale_map_yaml(n)) for n in args.routes]
+    log = bpi_log()
+    if log.exists():
+        maps.append(("BPI 2013 with default routes (649)", bpi_map_yaml(read_teams(log))))
     bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
     broker = None
     if bootstrap is None:
@@ -105,10 +114,10 @@ async def main() -> None:
         broker.start()
         bootstrap = broker.bootstrap
     try:
-        for routes in args.routes:
+        for title, text in maps:
             kafka = fresh_settings(bootstrap, partitions=1)
             await ensure_topics(kafka)
-            await one(kafka, routes)
+            await one(kafka, title, text)
     finally:
         if broker is not None:
             broker.clean()

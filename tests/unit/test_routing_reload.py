@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 import builders as b
 from routing.adapters.mapfile import read_map_file
+from routing.domain.processmap import InvalidProcessMap
 from routing.handlers import MapKeeper, Provenance
 from routing.main import SighupReload, create_app
 from routing.queries import MapQueries
@@ -159,3 +160,16 @@ async def test_sighup_reloads_the_map_file(routing: tuple[FastAPI, Path, FakeClo
         assert app.state.maps.current.version == 2
     finally:
         await hangup.remove()
+
+
+def test_a_map_file_over_the_size_limit_fails_start_up_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(DEFAULT_MAP.read_text() + "#" * 4096)
+    limit = len(DEFAULT_MAP.read_bytes())
+    with pytest.raises(InvalidProcessMap) as caught:
+        create_app(Settings(process_map=path, api_keys=b.ADMIN_KEYS, max_map_bytes=limit))
+    (error,) = caught.value.errors
+    assert error.path == "(file)"
+    assert error.reason == (
+        f"{limit + 4096} bytes, over the limit of {limit} (ROUTING_MAX_MAP_BYTES)"
+    )
