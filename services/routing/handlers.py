@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
@@ -133,10 +133,10 @@ class MapKeeper:
         self._load = load
         self._lock = asyncio.Lock()
 
-    async def put(self, draft: ProcessMapDraft) -> Versioned:
+    async def put(self, draft: ProcessMapDraft, origin: Provenance | None = None) -> Versioned:
         """Version `draft` against the published map, publish it if it changed, apply it."""
         async with self._lock:
-            versioned = await put_in_force(draft, self._origin, self._store, self._clock)
+            versioned = await put_in_force(draft, origin or self._origin, self._store, self._clock)
             self._state.install(versioned)
         log.info(
             "process map version %d in force (%d processes, %d groups, %d routes)",
@@ -147,11 +147,17 @@ class MapKeeper:
         )
         return versioned
 
-    async def reload(self) -> Versioned:
+    async def reload(self, revision: str | None = None, author: str | None = None) -> Versioned:
         """Read the map file again (on a worker thread: a large map takes seconds), check it
-        and put it in force; raises InvalidProcessMap listing every error."""
+        and put it in force, recorded with the revision and author given (else the
+        settings'); raises InvalidProcessMap listing every error."""
         draft = await asyncio.to_thread(self._load)
-        return await self.put(draft)
+        origin = replace(
+            self._origin,
+            revision=self._origin.revision if revision is None else revision,
+            author=self._origin.author if author is None else author,
+        )
+        return await self.put(draft, origin)
 
 
 class RejectedCounter:

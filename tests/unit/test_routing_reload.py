@@ -112,7 +112,7 @@ async def test_past_versions_of_a_standard_stay_readable_with_who_and_when(
     async with client(app) as c:
         clock.advance(timedelta(hours=1))
         path.write_text(original.replace(HEARTBEAT, "P1: {response: 3s, resolution: 6s}"))
-        assert (await c.post("/v1/map/reload")).status_code == 200
+        assert (await c.post("/v1/map/reload?revision=d00d2&author=Bo")).status_code == 200
         clock.advance(timedelta(hours=1))
         without = original.split("  - id: heartbeat")[0]
         path.write_text(without)
@@ -137,6 +137,7 @@ async def test_past_versions_of_a_standard_stay_readable_with_who_and_when(
         assert second["ended"] == "removed"
         assert second["route"]["standard"]["targets"]["P1"]["response"] == "3s"
         assert second["published_at"].startswith("2026-03-02T10:00:00")
+        assert (second["revision"], second["author"]) == ("d00d2", "Bo")
 
         kept = (await c.get("/v1/routes/pick-request/versions")).json()
         assert kept["in_force"] is True and len(kept["versions"]) == 1

@@ -342,7 +342,22 @@ def _standards(versioned: Versioned) -> list[StandardPreview]:
     response_model=Reloaded,
     responses={422: {"description": "The file has errors; the map in force stays"}},
 )
-async def reload_map(request: Request, caller: Admin) -> Reloaded:
+async def reload_map(
+    request: Request,
+    caller: Admin,
+    revision: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="recorded with the version (e.g. the git commit); "
+            "default ROUTING_MAP_REVISION",
+        ),
+    ] = None,
+    author: Annotated[
+        str | None,
+        Query(max_length=200, description="who publishes it; default ROUTING_MAP_AUTHOR"),
+    ] = None,
+) -> Reloaded:
     """Read the process map file (ROUTING_PROCESS_MAP) again, check it and put it in force:
     edited standards get their next version, running handoffs keep theirs. A file with
     errors is refused with every error and changes nothing. SIGHUP does the same."""
@@ -353,7 +368,7 @@ async def reload_map(request: Request, caller: Admin) -> Reloaded:
             headers={"Retry-After": "2"},
         )
     try:
-        versioned = await keeper.reload()
+        versioned = await keeper.reload(revision, author)
     except InvalidProcessMap as exc:
         raise InvalidMap(
             f"{len(exc.errors)} error(s) in {exc.source or 'the map file'}; the map in force stays",
