@@ -10,6 +10,7 @@ objects (references, duplicates, ambiguity). Every error is reported, each with 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,11 @@ def _kind_of(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+MAX_SUGGESTIONS = 200
+"""Near-miss suggestions computed per check (each one compares the wrong id with every
+known id): a map with thousands of broken references still checks in linear time."""
+
+
 def _known(ids: Sequence[str], wrong: str | None = None) -> str:
     """'(known: a, b, c)' plus a suggestion for a near miss."""
     if not ids:
@@ -217,8 +223,23 @@ class _Checker:
         self.processes: dict[str, ProcessV1] = {}
         self.group_ids: list[str] = []
         self.groups: dict[str, tuple[str, ...]] = {}
+        self._hints: dict[tuple[int, str], str] = {}
         self._process_set: frozenset[str] = frozenset()
         self._group_set: frozenset[str] = frozenset()
+
+    def _known(self, ids: list[str], wrong: str) -> str:
+        """`_known` with the suggestion remembered per wrong id, and at most MAX_SUGGESTIONS
+        computed (beyond them the list of known ids alone)."""
+        key = (id(ids), wrong)
+        found = self._hints.get(key)
+        if found is None:
+            suggest = len(self._hints) < MAX_SUGGESTIONS
+            found = self._hints[key] = _known(ids, wrong if suggest else None)
+        return found
+
+    @functools.cached_property
+    def _origin_ids(self) -> list[str]:
+        return [*self.process_ids, *self.group_ids]
 
     def error(self, path: str, reason: str) -> None:
         """Record one problem and keep going."""
@@ -323,7 +344,7 @@ class _Checker:
             self.error(path, f"expected a calendar id, got {_kind_of(ref)}")
             return False
         if ref not in self.calendar_ids:
-            self.error(path, f"unknown calendar {ref!r} {_known(self.calendar_ids, ref)}")
+            self.error(path, f"unknown calendar {ref!r} {self._known(self.calendar_ids, ref)}")
             return False
         return True
 
@@ -356,7 +377,7 @@ class _Checker:
             if ref in self._group_set:
                 self.error(path, f"{ref!r} is a group: a route goes to one process")
             else:
-                self.error(path, f"unknown process {ref!r} {_known(self.process_ids, ref)}")
+                self.error(path, f"unknown process {ref!r} {self._known(self.process_ids, ref)}")
             return False
         return True
 
@@ -368,7 +389,7 @@ class _Checker:
             self.error(path, "one process, a group id (see `groups`) or '*'; name a list in groups")
             return False
         if isinstance(ref, str) and ref not in self._process_set:
-            known = _known([*self.process_ids, *self.group_ids], ref)
+            known = self._known(self._origin_ids, ref)
             self.error(path, f"unknown process or group {ref!r} {known}; '*' means any process")
             return False
         return self._process_ref(path, ref)
@@ -402,7 +423,7 @@ class _Checker:
                     self.error(where, f"expected a process id, got {_kind_of(member)}")
                     valid = False
                 elif member not in self._process_set:
-                    reason = f"unknown process {member!r} {_known(self.process_ids, member)}"
+                    reason = f"unknown process {member!r} {self._known(self.process_ids, member)}"
                     self.error(where, reason)
                     valid = False
                 elif member in members:
