@@ -20,7 +20,7 @@ from routing.domain.catalog import Catalog
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Change, Versioned, next_map
 from shared.clock import Clock
-from shared.contracts import MapChangesV1, ProcessMapV1
+from shared.contracts import MapChangesV1, ProcessMapV1, holidays_data_version
 from shared.events import Envelope, HandoffOpeningV1
 from shared.heap import gc_paused
 from shared.kafka import Outbound, Rejected
@@ -87,6 +87,7 @@ async def put_in_force(
             source=origin.source,
             revision=origin.revision,
             author=origin.author,
+            holidays_version=holidays_data_version(),
         )
     edits = [
         f"{s.route_id} v{s.version} ({s.change.value})"

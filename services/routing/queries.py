@@ -21,7 +21,7 @@ from routing.domain.history import RouteHistory
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned, next_map
 from routing.handlers import MapState
-from shared.contracts import MapManifestV1, ProcessMapV1
+from shared.contracts import MapManifestV1, ProcessMapV1, holidays_data_version
 from shared.heap import gc_paused
 from shared.mapwire import CorruptMap, assemble_json, parts_of
 
@@ -93,7 +93,17 @@ class MapQueries:
         listing every error."""
         draft = parse_map_text(text)
         current = self._state.current
-        return Preview(draft, next_map(draft, current, now=now, source="validate"), current)
+        return Preview(
+            draft,
+            next_map(
+                draft,
+                current,
+                now=now,
+                source="validate",
+                holidays_version=holidays_data_version(),
+            ),
+            current,
+        )
 
     async def history(self) -> History:
         """Every published version and route era, read from Kafka once and again only after
