@@ -10,13 +10,14 @@ UV_VERSION := 0.13.9
 UV := .cache/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs test test-unit lint typecheck bench clean \
-	image image-lint k8s deploy-check ops ops-check
+.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs reload-map test test-unit \
+	lint typecheck bench clean image image-lint k8s deploy-check ops ops-check
 
 help:
 	@echo "make run      start Kafka, the four services, Prometheus and Alertmanager (installs what is missing)"
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make status   what is running"
+	@echo "make reload-map  check deploy/process-map.yaml and put it in force (no restart)"
 	@echo "make test     the whole test suite against a real Kafka broker"
 	@echo "make bench    benchmarks (print their figures)"
 	@echo "make lint     ruff + mypy"
@@ -64,6 +65,9 @@ status:
 
 logs:
 	@tail -n 50 .run/logs/*.log
+
+reload-map:
+	@deploy/run.sh reload-map
 
 test: install
 	$(BIN)/pytest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start / stop / show Baton on this machine: the local Kafka broker, the four services, and
 # Prometheus (127.0.0.1:9090) + Alertmanager (127.0.0.1:9094) loaded with the generated rules.
-#   deploy/run.sh start | stop | status
+#   deploy/run.sh start | stop | status | reload-map
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,8 +28,27 @@ env_for() {  # the environment of one service: its prefix, Kafka, and what make 
   # Every service takes the same development key (every scope, every process).
   echo "${prefix}API_KEYS=[{\"name\":\"dev\",\"key\":\"$DEV_KEY\",\"processes\":[\"*\"],\"admin\":true}]"
   case "$1" in
-    routing) echo "ROUTING_PROCESS_MAP=$ROOT/deploy/process-map.yaml" ;;
+    routing)
+      echo "ROUTING_PROCESS_MAP=$ROOT/deploy/process-map.yaml"
+      echo "ROUTING_MAP_REVISION=$(map_revision) ROUTING_MAP_AUTHOR=$(map_author)" ;;
   esac
+}
+
+map_revision() {  # the git commit of the map file, +edited when it has uncommitted changes
+  local rev
+  rev="$(git -C "$ROOT" log -1 --format=%h -- deploy/process-map.yaml 2>/dev/null || true)"
+  if ! git -C "$ROOT" diff --quiet HEAD -- deploy/process-map.yaml 2>/dev/null; then rev="${rev:-none}+edited"; fi
+  echo "${rev:-unknown}"
+}
+
+map_author() { git -C "$ROOT" config user.email 2>/dev/null || echo "${USER:-unknown}"; }
+
+reload_map() {  # check deploy/process-map.yaml, then put it in force without a restart
+  "$BIN/python" -m routing check "$ROOT/deploy/process-map.yaml" || exit 1
+  curl -sS --fail-with-body -X POST -G "http://127.0.0.1:8002/v1/map/reload" \
+    --data-urlencode "revision=$(map_revision)" --data-urlencode "author=$(map_author)" \
+    -H "Authorization: Bearer $DEV_KEY"
+  echo
 }
 
 wait_ready() {
@@ -137,5 +156,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  reload-map) reload_map ;;
+  *) echo "usage: $0 start|stop|status|reload-map" >&2; exit 2 ;;
 esac

@@ -304,8 +304,8 @@ def test_a_standard_needs_targets() -> None:
 
 def test_missing_sections_and_unknown_sections_are_reported() -> None:
     assert messages("calendars: {}\nprocesse: {}\n") == [
-        "processe: unknown section (expected: calendars, processes, routes; keys starting with "
-        "'x-' are free, e.g. for YAML anchors)",
+        "processe: unknown section (expected: calendars, processes, groups, routes; keys "
+        "starting with 'x-' are free, e.g. for YAML anchors)",
         "processes: missing section",
         "routes: missing section",
     ]
