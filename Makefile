@@ -78,7 +78,7 @@ test-unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services/intake services/sla services/routing services/metrics
+	$(BIN)/mypy baton shared services/intake services/sla services/routing services/metrics
 
 ops: venv  ## after editing deploy/process-map.yaml: regenerate deploy/prometheus, alertmanager, grafana
 	$(BIN)/python -m metrics.ops generate deploy/process-map.yaml

@@ -22,28 +22,15 @@ from prometheus_client import generate_latest as generate_text
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.problem import FieldError as FieldError  # re-exported: one error shape
+from shared.problem import Problem as Problem
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class FieldError(BaseModel):
-    field: str
-    reason: str
-
-
-class Problem(BaseModel):
-    """The body of every 4xx/5xx answer."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[FieldError] = []
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from intake.adapters.telemetry import IntakeMetrics
+from intake.api.schemas import Accepted, RejectionDetail, RejectionList, RejectionOut, Replayed
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
 from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
@@ -56,17 +56,6 @@ def _idempotency_key(request: Request) -> str | None:
 class PayloadTooLarge(ProblemError):
     status = 413
     title = "Payload too large"
-
-
-class EventAccepted(BaseModel):
-    event_id: str
-    handoff_id: str
-    type: str = Field(description="the event type as written, e.g. handoff.submitted")
-
-
-class Accepted(BaseModel):
-    accepted: int
-    events: list[EventAccepted]
 
 
 # --------------------------------------------------------------------------- bodies
@@ -283,62 +272,6 @@ async def post_events(request: Request) -> Response:
 # --------------------------------------------------------------------------- rejections
 
 
-class RejectionOut(BaseModel):
-    """An event intake accepted that a service downstream refused (dead-lettered)."""
-
-    id: str = Field(description="<dead-letter topic>:<partition>:<offset>")
-    service: str = Field(description="the service that refused it: routing, sla or metrics")
-    reason_code: str = Field(description="closed set, e.g. unknown-handoff, no-route, invalid")
-    reason: str = Field(description="the reason in words")
-    failed_at: datetime
-    handoff_id: str
-    event_id: str | None
-    event_type: str | None
-    source: str | None = Field(description="the upstream system (API key name) that posted it")
-    case_id: str | None
-    occurred_at: str | None
-    replayable: bool
-    replayed_at: datetime | None
-    replayed_by: str | None
-
-    @classmethod
-    def of(cls, item: Rejection) -> RejectionOut:
-        return cls(
-            id=item.id,
-            service=item.service,
-            reason_code=item.code,
-            reason=item.reason,
-            failed_at=item.failed_at,
-            handoff_id=item.handoff_id,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            source=item.source,
-            case_id=item.case_id,
-            occurred_at=item.occurred_at,
-            replayable=item.replayable,
-            replayed_at=item.replayed_at,
-            replayed_by=item.replayed_by,
-        )
-
-
-class RejectionDetail(RejectionOut):
-    event: dict[str, Any] | None = Field(description="the event as it was refused")
-
-    @classmethod
-    def detail(cls, item: Rejection) -> RejectionDetail:
-        try:
-            event = orjson.loads(item.value) if item.value else None
-        except orjson.JSONDecodeError:
-            event = None
-        return cls(**RejectionOut.of(item).model_dump(), event=event)
-
-
-class RejectionList(BaseModel):
-    count: int = Field(description="rejections matching the filters")
-    offset: int
-    items: list[RejectionOut]
-
-
 def _rejections_ready(request: Request) -> None:
     if not request.app.state.dead_letters.ready:
         raise Unavailable(
@@ -389,11 +322,6 @@ def _rejection(request: Request, rejection_id: str) -> Rejection:
 async def get_rejection(rejection_id: str, request: Request, caller: Reader) -> RejectionDetail:
     """One rejection with the event as it was refused."""
     return RejectionDetail.detail(_rejection(request, rejection_id))
-
-
-class Replayed(BaseModel):
-    replayed: Literal[True] = True
-    rejection: RejectionOut
 
 
 @router.post(

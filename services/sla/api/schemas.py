@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
@@ -96,11 +96,14 @@ class StandardOut(BaseModel):
 
 
 class HandoffOut(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
     case_id: str
     kind: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
     priority: Priority
     state: HandoffState
     standard: StandardOut
@@ -121,11 +124,14 @@ class PendingOut(BaseModel):
 
 
 class HandoffSummary(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
     case_id: str
     kind: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
     priority: Priority
     state: HandoffState
     clock: ClockName = Field(description="the clock that put it in this list")
@@ -173,9 +179,12 @@ class LateOut(BaseModel):
 
 
 class BounceOut(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
 
 
 class CaseOut(BaseModel):
