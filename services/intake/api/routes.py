@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
 from intake.adapters.telemetry import IntakeMetrics
+from intake.api import examples
 from intake.api.schemas import Accepted, RejectionDetail, RejectionList, RejectionOut, Replayed
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
@@ -28,7 +29,14 @@ from intake.handlers import Intake, MapNotLoaded
 from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
 from shared.contracts import Identifier
 from shared.events import LifecycleName
-from shared.http import FieldError, NotFound, ProblemError, Unavailable, problem_response
+from shared.http import (
+    PROBLEM_RESPONSES,
+    FieldError,
+    NotFound,
+    ProblemError,
+    Unavailable,
+    problem_response,
+)
 from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["intake"])
@@ -40,6 +48,20 @@ _IDEMPOTENCY_KEY = {
     "description": "makes a retried request safe: a retry gets the first reply; required "
     "when an event carries no event_id (its id is then derived from the key)",
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+HandoffIdPath = Annotated[Identifier, Path(examples=["po-4711"])]
+RejectionIdPath = Annotated[
+    str,
+    Path(
+        description="<dead-letter topic>:<partition>:<offset>",
+        examples=["handoff.routed.v1.dlq:3:118"],
+    ),
+]
+_REJECTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such rejection (kept: the newest within retention)"},
+    503: {"description": "intake is still reading the dead-letter topics: retry shortly"},
 }
 
 
@@ -61,22 +83,33 @@ class PayloadTooLarge(ProblemError):
 # --------------------------------------------------------------------------- bodies
 
 
-def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, Any]:
+def _body_spec(
+    adapter: TypeAdapter[Any], example: dict[str, Any], answer: dict[str, Any], named: bool = False
+) -> dict[str, Any]:
     """The OpenAPI of a posting operation whose body, key and header are read by hand (no
-    FastAPI dependencies on this hot path): the body's own JSON schema, the Idempotency-Key
-    header, the bearer security."""
+    FastAPI dependencies on this hot path): the body's own JSON schema with its example (or,
+    `named`, a map of named examples), the Idempotency-Key header, the bearer security, and
+    the example of its 202."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
+    shown = {"examples" if named else "example": example}
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": schema, "example": example}},
+            "content": {"application/json": {"schema": schema, **shown}},
         },
         "parameters": [_IDEMPOTENCY_KEY],
         "security": SECURITY,
+        "responses": {"202": {"content": {"application/json": {"example": answer}}}},
         "x-baton-schemas": defs,
     }
 
+
+_POSTING_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A request with this Idempotency-Key is still being processed: retry"},
+    503: PROBLEM_RESPONSES[503],
+}
+"""The errors only a post gives, besides those of any operation with a key and a body."""
 
 _SUBMIT_EXAMPLE = {
     "handoff_id": "demo-1",
@@ -85,7 +118,6 @@ _SUBMIT_EXAMPLE = {
     "from": "service-desk",
     "priority": "P2",
 }
-_EVENT_EXAMPLE = {"type": "paused", "event_id": "demo-1-p1", "data": {"reason": "waiting"}}
 _BATCH_EXAMPLE = {
     "events": [
         {
@@ -192,7 +224,8 @@ def _service(request: Request) -> Intake:
     "/handoffs",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE, examples.SUBMITTED),
 )
 async def submit_handoff(request: Request) -> Response:
     """Submit one handoff (or, with `"type": "expected"`, announce one the supplier owes):
@@ -216,9 +249,10 @@ async def submit_handoff(request: Request) -> Response:
     "/handoffs/{handoff_id:path}/events",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(ONE_EVENT, _EVENT_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(ONE_EVENT, examples.ONE_EVENT, examples.PAUSED, named=True),
 )
-async def post_event(handoff_id: Identifier, request: Request) -> Response:
+async def post_event(handoff_id: HandoffIdPath, request: Request) -> Response:
     """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
     (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
     caller = caller_of(request, Scope.WRITE)
@@ -243,7 +277,8 @@ async def post_event(handoff_id: Identifier, request: Request) -> Response:
     "/events",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE, examples.BATCH),
 )
 async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
@@ -280,7 +315,12 @@ def _rejections_ready(request: Request) -> None:
         )
 
 
-@router.get("/rejections", response_model=RejectionList, tags=["rejections"])
+@router.get(
+    "/rejections",
+    response_model=RejectionList,
+    tags=["rejections"],
+    responses={503: _REJECTION_ERRORS[503]},
+)
 async def list_rejections(
     request: Request,
     caller: Reader,
@@ -318,8 +358,15 @@ def _rejection(request: Request, rejection_id: str) -> Rejection:
     return found
 
 
-@router.get("/rejections/{rejection_id:path}", response_model=RejectionDetail, tags=["rejections"])
-async def get_rejection(rejection_id: str, request: Request, caller: Reader) -> RejectionDetail:
+@router.get(
+    "/rejections/{rejection_id:path}",
+    response_model=RejectionDetail,
+    tags=["rejections"],
+    responses=_REJECTION_ERRORS,
+)
+async def get_rejection(
+    rejection_id: RejectionIdPath, request: Request, caller: Reader
+) -> RejectionDetail:
     """One rejection with the event as it was refused."""
     return RejectionDetail.detail(_rejection(request, rejection_id))
 
@@ -329,9 +376,13 @@ async def get_rejection(rejection_id: str, request: Request, caller: Reader) -> 
     status_code=202,
     response_model=Replayed,
     tags=["rejections"],
+    responses={
+        **_REJECTION_ERRORS,
+        409: {"description": "Already replayed (add force=true), or not a lifecycle event"},
+    },
 )
 async def replay_rejection(
-    rejection_id: str, request: Request, caller: Writer, force: bool = False
+    rejection_id: RejectionIdPath, request: Request, caller: Writer, force: bool = False
 ) -> Replayed:
     """Post a refused lifecycle event again, with its original id, once its cause is fixed
     (a route added, its handoff opened). Admin keys replay anything; other keys what they

@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from intake.api import examples
 from intake.domain.rejections import Rejection
+from shared.openapi import model_examples
 
 
 class EventAccepted(BaseModel):
@@ -22,12 +24,18 @@ class EventAccepted(BaseModel):
 
 
 class Accepted(BaseModel):
+    """What was accepted: every event with its id (given, or derived from the key)."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.BATCH))
+
     accepted: int
     events: list[EventAccepted]
 
 
 class RejectionOut(BaseModel):
     """An event intake accepted that a service downstream refused (dead-lettered)."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.REJECTION))
 
     id: str = Field(description="<dead-letter topic>:<partition>:<offset>")
     service: str = Field(description="the service that refused it: routing, sla or metrics")
@@ -65,6 +73,10 @@ class RejectionOut(BaseModel):
 
 
 class RejectionDetail(RejectionOut):
+    """A rejection with the event as it was refused."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.REJECTION_DETAIL))
+
     event: dict[str, Any] | None = Field(description="the event as it was refused")
 
     @classmethod
@@ -77,11 +89,19 @@ class RejectionDetail(RejectionOut):
 
 
 class RejectionList(BaseModel):
+    """A page of rejections, newest first."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.REJECTIONS))
+
     count: int = Field(description="rejections matching the filters")
     offset: int
     items: list[RejectionOut]
 
 
 class Replayed(BaseModel):
+    """The rejection replayed: its event posted again with its own id."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.REPLAYED))
+
     replayed: Literal[True] = True
     rejection: RejectionOut

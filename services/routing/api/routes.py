@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from routing.api import examples
 from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, QueriesDep
 from routing.api.schemas import (
     MapSummary,
@@ -29,8 +30,9 @@ from shared.contracts import (
     ProcessV1,
     RouteSpecV1,
 )
-from shared.http import FieldError, NotFound, ProblemError, Unavailable
+from shared.http import PROBLEM_RESPONSES, FieldError, NotFound, ProblemError, Unavailable
 from shared.kafka import KafkaUnavailable
+from shared.openapi import example
 
 router = APIRouter(prefix="/v1", tags=["process map"])
 
@@ -109,7 +111,31 @@ def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
     )
 
 
-@router.get("/map", response_model=ProcessMapV1, response_model_exclude_none=True)
+def _answer(value: Any, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """An answer's example (for the shared contracts, which carry none) and the errors it
+    may give besides the 503 of a map not yet in force."""
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"application/json": example(value)}},
+        503: {"description": "The process map is not in force yet (Kafka not reached)"},
+    }
+    for code in errors:
+        documented[code] = {"description": PROBLEM_RESPONSES[code]["description"]}
+    return documented
+
+
+ProcessIdPath = Annotated[str, Path(examples=["warehouse"])]
+RouteIdPath = Annotated[str, Path(examples=["pick-request"])]
+_HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The map topic could not be read: retry after Retry-After"}
+}
+
+
+@router.get(
+    "/map",
+    response_model=ProcessMapV1,
+    response_model_exclude_none=True,
+    responses=_answer(examples.PROCESS_MAP),
+)
 async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     """The process map in force: calendars, processes, routes with versioned standards, and
     the python-holidays data version the public holidays come from. Contact e-mails and chat
@@ -121,16 +147,29 @@ async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     )
 
 
-@router.get("/processes", response_model=list[ProcessV1], response_model_exclude_none=True)
+@router.get(
+    "/processes",
+    response_model=list[ProcessV1],
+    response_model_exclude_none=True,
+    responses=_answer([examples.SALES, examples.WAREHOUSE]),
+)
 async def list_processes(catalog: CatalogDep, caller: Reader) -> list[ProcessV1]:
     """Every process (team, department, process step) in map order."""
     return [_visible(p, caller) for p in catalog.map.processes]
 
 
 @router.get(
-    "/processes/{process_id}", response_model=ProcessDetail, response_model_exclude_none=True
+    "/processes/{process_id}",
+    response_model=ProcessDetail,
+    response_model_exclude_none=True,
+    responses={
+        404: {"description": "No such process in the map in force"},
+        503: {"description": "The process map is not in force yet (Kafka not reached)"},
+    },
 )
-async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> ProcessDetail:
+async def get_process(
+    process_id: ProcessIdPath, catalog: CatalogDep, caller: Reader
+) -> ProcessDetail:
     """A process and its internal-customer register: suppliers and customers, direct and not."""
     process = catalog.processes.get(process_id)
     if process is None:
@@ -145,7 +184,7 @@ async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> P
     )
 
 
-@router.get("/routes", response_model=list[RouteSpecV1])
+@router.get("/routes", response_model=list[RouteSpecV1], responses=_answer([examples.ROUTE]))
 async def list_routes(
     catalog: CatalogDep,
     caller: Reader,
@@ -157,8 +196,10 @@ async def list_routes(
     return catalog.find_routes(from_process, to_process, kind)
 
 
-@router.get("/routes/{route_id}", response_model=RouteSpecV1)
-async def get_route(route_id: str, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
+@router.get(
+    "/routes/{route_id}", response_model=RouteSpecV1, responses=_answer(examples.ROUTE, 404)
+)
+async def get_route(route_id: RouteIdPath, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
     """One route with its service standard (the version in force)."""
     route = catalog.routes.get(route_id)
     if route is None:
@@ -258,7 +299,10 @@ def _standards(versioned: Versioned) -> list[StandardPreview]:
 @router.post(
     "/map/reload",
     response_model=Reloaded,
-    responses={422: {"description": "The file has errors; the map in force stays"}},
+    responses={
+        422: {"description": "The file has errors; the map in force stays"},
+        503: {"description": "The map is not in force yet, or Kafka unreachable: retry later"},
+    },
 )
 async def reload_map(
     request: Request,
@@ -310,7 +354,7 @@ async def reload_map(
     )
 
 
-@router.get("/map/versions", response_model=MapVersions)
+@router.get("/map/versions", response_model=MapVersions, responses=_HISTORY_ERRORS)
 async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
     """Every published version of the map, newest first: when, by whom (ROUTING_MAP_AUTHOR),
     from which file and revision (ROUTING_MAP_REVISION), how many routes were new, changed,
@@ -326,8 +370,14 @@ async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
     )
 
 
-@router.get("/routes/{route_id}/versions", response_model=RouteVersions)
-async def route_versions(route_id: str, queries: QueriesDep, caller: Reader) -> RouteVersions:
+@router.get(
+    "/routes/{route_id}/versions",
+    response_model=RouteVersions,
+    responses={**_HISTORY_ERRORS, 404: {"description": "No published version has this route"}},
+)
+async def route_versions(
+    route_id: RouteIdPath, queries: QueriesDep, caller: Reader
+) -> RouteVersions:
     """Every version a route had, oldest first: its standard and targets, where it went, which
     map version put it in force (when, by whom, from which revision) and which one replaced or
     removed it."""

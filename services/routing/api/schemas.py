@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from routing.api import examples
 from routing.domain.versioning import Change
 from shared.contracts import CalendarV1, MapChangesV1, MapManifestV1, ProcessV1, RouteSpecV1
+from shared.openapi import model_examples
 
 
 class RelationOut(BaseModel):
@@ -24,6 +26,8 @@ class RelationOut(BaseModel):
 
 class ProcessDetail(BaseModel):
     """A process with its calendar, direct suppliers and internal customers, and beyond."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.PROCESS))
 
     process: ProcessV1
     calendar: CalendarV1
@@ -45,6 +49,8 @@ class StandardPreview(BaseModel):
 class MapSummary(BaseModel):
     """A valid map: what it holds, and how it compares with the map in force."""
 
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.SUMMARY))
+
     valid: bool = True
     calendars: int
     processes: int
@@ -59,6 +65,8 @@ class MapSummary(BaseModel):
 
 class Reloaded(BaseModel):
     """The map in force after a reload, and what the reload changed."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.RELOADED))
 
     version: int = Field(description="version of the map in force now")
     published: bool = Field(description="false: the file says what the map in force says")
@@ -91,6 +99,8 @@ class RouteVersion(BaseModel):
 class RouteVersions(BaseModel):
     """Every version of a route, oldest first."""
 
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.ROUTE_VERSIONS))
+
     route_id: str
     in_force: bool
     versions: list[RouteVersion]
@@ -98,6 +108,8 @@ class RouteVersions(BaseModel):
 
 class MapVersions(BaseModel):
     """Every published version of the map, newest first: who, when, from where, what changed."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.VERSIONS))
 
     in_force: int | None
     versions: list[MapManifestV1]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from shared.auth import Reader
 from shared.contracts import Priority
@@ -43,8 +43,17 @@ def _not_here(engine: SlaEngine, what: str) -> NotFound:
     return NotFound(f"{what} is not known to this sla instance (it holds partitions {held})")
 
 
-@router.get("/handoffs/{handoff_id:path}", response_model=HandoffOut | PendingOut)
-async def get_handoff(handoff_id: str, request: Request, caller: Reader) -> HandoffOut | PendingOut:
+_NOT_HELD: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Not known to this sla instance (or closed and retired)"}
+}
+
+
+@router.get(
+    "/handoffs/{handoff_id:path}", response_model=HandoffOut | PendingOut, responses=_NOT_HELD
+)
+async def get_handoff(
+    handoff_id: Annotated[str, Path(examples=["demo-1"])], request: Request, caller: Reader
+) -> HandoffOut | PendingOut:
     """A handoff with every clock of every cycle, and its event history."""
     engine = _engine(request)
     found = engine.find(handoff_id)
@@ -93,8 +102,10 @@ async def list_handoffs(
     )
 
 
-@router.get("/cases/{case_id:path}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request, caller: Reader) -> CaseOut:
+@router.get("/cases/{case_id:path}", response_model=CaseOut, responses=_NOT_HELD)
+async def get_case(
+    case_id: Annotated[str, Path(examples=["INC-1001"])], request: Request, caller: Reader
+) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
     engine = _engine(request)
     now = _now(request)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
+from shared.openapi import model_examples
+from sla.api import examples
 from sla.domain.book import Held
 from sla.domain.calendar import from_us
 from sla.domain.cases import CaseView
@@ -97,7 +99,9 @@ class StandardOut(BaseModel):
 
 class HandoffOut(BaseModel):
     # built by field name here, read back by alias ("from", "to") by the typed client
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True, json_schema_extra=model_examples(examples.HANDOFF)
+    )
 
     handoff_id: str
     case_id: str
@@ -117,6 +121,8 @@ class HandoffOut(BaseModel):
 
 class PendingOut(BaseModel):
     """A handoff whose opening event has not arrived yet: its events wait for it."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.PENDING))
 
     handoff_id: str
     state: Literal["pending"] = "pending"
@@ -158,6 +164,8 @@ class HandoffSummary(BaseModel):
 
 
 class HandoffList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.OVERDUE))
+
     view: View
     count: int
     truncated: bool
@@ -188,6 +196,8 @@ class BounceOut(BaseModel):
 
 
 class CaseOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.CASE))
+
     case_id: str
     started_at: datetime
     ended_at: datetime | None
