@@ -51,11 +51,15 @@ def yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+_WHOLE = frozenset({"deadline", "failed at", "occurred at", "published", "started", "ended"})
+"""Columns of instants, never wrapped (the others fold when the terminal is narrow)."""
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """A table of text cells."""
     out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        out.add_column(column, overflow="fold")
+        out.add_column(column, overflow="fold", no_wrap=column in _WHOLE)
     for row in rows:
         out.add_row(*("-" if cell is None else str(cell) for cell in row))
     return out
@@ -96,7 +100,7 @@ def rejections(result: RejectionList) -> RenderableType:
             r.service,
             r.reason_code,
             r.handoff_id,
-            r.event_type,
+            (r.event_type or "-").removeprefix("handoff."),
             r.source,
             when(r.replayed_at) if r.replayed_at else "no",
         )
@@ -197,9 +201,7 @@ def handoff_list(result: HandoffList) -> RenderableType:
         (
             h.handoff_id,
             h.case_id,
-            h.kind,
-            h.from_process,
-            h.to_process,
+            f"{h.from_process} → {h.to_process}",
             h.priority.value,
             h.clock.value,
             when(h.deadline),
@@ -208,7 +210,7 @@ def handoff_list(result: HandoffList) -> RenderableType:
         )
         for h in result.items
     ]
-    columns = ("handoff", "case", "kind", "from", "to", "prio", "clock", "deadline", "used", "late")
+    columns = ("handoff", "case", "from → to", "prio", "clock", "deadline", "used", "late")
     more = " (more: raise --limit)" if result.truncated else ""
     return Group(table(None, columns, rows), Text(f"{result.count} {result.view}{more}"))
 
