@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {"kafka": watch.connected, "partitions": engine.ready},
     )
     app.state.engine = engine
-    app.include_router(routes.router)
     return app
