@@ -200,9 +200,7 @@ def test_tallies_are_exposed_only_once_their_transaction_commits() -> None:
     assert svc.prepare() == []  # nothing staged any more
 
 
-def test_an_aborted_transaction_exposes_nothing_and_its_events_count_when_they_come_again() -> (
-    None
-):
+def test_an_aborted_transaction_exposes_nothing_and_its_events_count_when_replayed() -> None:
     svc, _ = service()
     event = b.decision("met", "h1", "sales", "warehouse")
     svc.handle(event, P0)
