@@ -156,7 +156,8 @@ def instance(pmap: ProcessMapV1, shard: Shard) -> Instance:
     targets = CatalogGauges(
         lambda: service.catalog, shard, lambda: instruments.in_use.union(board.open_keys())
     )
-    return Instance(service, Exposition(registry, [instruments.render, state.render, targets.render]))
+    sources = [instruments.render, state.render, targets.render]
+    return Instance(service, Exposition(registry, sources))
 
 
 def feed(inst: Instance, events: list[Envelope], rows: list[HandoffStatusV1]) -> None:
