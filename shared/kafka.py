@@ -567,8 +567,6 @@ class ConsumerLoop:
         dedup_window: int = 200_000,
         max_attempts: int = 3,
         max_records: int = 500,
-        after_commit: Callable[[TopicPartition], None] | None = None,
-        revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -581,8 +579,6 @@ class ConsumerLoop:
         self._seen = EventIdWindow(dedup_window)
         self._max_attempts = max_attempts
         self._max_records = max_records
-        self._after_commit = after_commit
-        self._revoked = revoked
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -751,9 +747,6 @@ class ConsumerLoop:
             # commit there, and the de-duplication downstream absorbs the repeat.
             log.warning("commit of %s failed (%s); the new owner replays", list(offsets), exc)
             return
-        if self._after_commit is not None:
-            for tp in offsets:
-                self._after_commit(tp)
 
 
 async def start_group_consumer(
@@ -802,8 +795,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            if self._loop._revoked is not None:
-                self._loop._revoked(revoked)
+            pass
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
