@@ -80,10 +80,16 @@ def test_empty_catalog_knows_no_process() -> None:
 # --------------------------------------------------------------------------- decisions
 
 
-def test_opened_counts_one_per_pair_and_priority() -> None:
+def test_opened_counts_one_per_pair_and_priority_and_zeroes_the_outcomes_it_will_decide() -> None:
+    catalog = Catalog.from_map(
+        b.process_map([("sales", "warehouse")], targets={Priority.P2: (None, "4h")}, delivery="1h")
+    )
     env = b.opened("h1", "sales", "warehouse", priority="P2", cycle=2)
-    assert effects_of(env, CATALOG, no_pair) == [
-        Effect(Family.OPENED, ("sales", "warehouse", "P2"))
+    # The misses start at 0 (so increase() sees the first one), for the clocks with a target.
+    assert effects_of(env, catalog, no_pair) == [
+        Effect(Family.OPENED, ("sales", "warehouse", "P2")),
+        Effect(Family.OUTCOMES, ("sales", "warehouse", "P2", "delivery", "missed"), 0.0),
+        Effect(Family.OUTCOMES, ("sales", "warehouse", "P2", "resolution", "missed"), 0.0),
     ]
 
 

@@ -6,8 +6,10 @@ the metrics service's changelog (`metrics.state.v1`, one record per pair, writte
 Kafka transaction as the consumer offsets), so the totals survive a restart exactly: they are
 a function of the committed log, restored on start and continued, never reset.
 
-Series budget (per pair; a series exists only once what it counts has occurred, nothing is
-pre-created; P = priorities in use, M = milestones decided, D = milestones the routes define):
+Series budget (per pair; a series exists only once what it counts has occurred, but for the
+outcomes of the clocks a pair's priority has targets for, created at 0 when its first handoff of
+that priority opens, so `increase()` sees the first miss; P = priorities in use, M = milestones
+with targets, D = milestones the routes define):
 
 | family | series |
 |---|---|
@@ -25,7 +27,7 @@ pre-created; P = priorities in use, M = milestones decided, D = milestones the r
 
 A pair at one priority with response and resolution targets, everything occurring but
 retractions, has 39 series: the budget is 40 per pair, plus 9 for each further priority in
-use (13 while its clocks are overdue). `tests/unit/test_metrics_budget.py` checks it on the
+use (13 while its clocks are overdue). `tests/ops/test_metrics_series_budget.py` checks it on the
 exposition, `promtool check metrics` included.
 """
 
