@@ -403,8 +403,7 @@ def utc_text_us(us: int) -> str:
 
 
 def encode_event(
-    event_type: str,
-    data: dict[str, Any],
+    payload: Frozen,
     *,
     event_id: str,
     key: str,
@@ -414,12 +413,13 @@ def encode_event(
     correlation_id: str | None = None,
     causation_id: str | None = None,
 ) -> EncodedEvent:
-    """Encode an event the way `Envelope.to_bytes` does, from plain JSON data.
+    """An envelope around `payload`, encoded in the layout of `Envelope.to_bytes`, fast.
 
-    For producers' own, already-correct data on hot paths; the layout is the envelope's
-    (tests decode every such event with `Envelope.from_bytes`, which validates it).
+    The payload's JSON comes from its own model's serializer, so its field names, aliases and
+    formats are the contract's, defined once in this module; only the envelope's few fields
+    are written here. For a producer's own data on a hot path: nothing is decoded back.
     """
-    version = LATEST_VERSION[event_type]
+    event_type, version = TYPE_OF[type(payload)]
     doc: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
@@ -433,11 +433,11 @@ def encode_event(
         doc["correlation_id"] = correlation_id
     if causation_id is not None:
         doc["causation_id"] = causation_id
-    doc["data"] = data
-    value = json.dumps(doc, separators=(",", ":")).encode()
-    return EncodedEvent(
-        event_id, event_type, key.encode(), value, ce_headers(event_id, event_type, producer)
-    )
+    head = json.dumps(doc, separators=(",", ":")).encode()
+    data = payload.__pydantic_serializer__.to_json(payload, by_alias=True)
+    value = b"".join((head[:-1], b',"data":', data, b"}"))
+    headers = ce_headers(event_id, event_type, producer, version)
+    return EncodedEvent(event_id, event_type, key.encode(), value, headers)
 
 
 def ce_headers(

@@ -13,8 +13,11 @@ from prometheus_client import CollectorRegistry
 
 from shared.clock import Clock, SystemClock
 from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
-from sla.adapters.engine import SlaEngine
+from shared.topics import Stream
+from sla.adapters.telemetry import HeldCollector, SlaTelemetry
 from sla.api import routes
+from sla.consumer import SlaConsumer
+from sla.queries import SlaQueries
 from sla.settings import Settings
 
 US = 1_000_000
@@ -26,21 +29,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     configure_observability(settings.log_level)
     clock = clock or SystemClock()
     registry = CollectorRegistry()
-    engine = SlaEngine(
-        kafka=settings.kafka,
+    telemetry = SlaTelemetry(registry, settings.kafka.topics.name(Stream.DECISIONS))
+    consumer = SlaConsumer(
+        settings.kafka,
         clock=clock,
-        registry=registry,
+        telemetry=telemetry,
         group=settings.kafka.group("sla"),
         retention_us=settings.closed_retention_s * US,
         orphan_retention_us=settings.orphan_retention_s * US,
         max_records=settings.max_records,
     )
+    registry.register(HeldCollector(lambda: {p: len(b) for p, b in consumer.books().items()}))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await engine.start()
+        await consumer.start()
         yield
-        await engine.stop()
+        await consumer.stop()
 
     app = FastAPI(
         title="Baton sla",
@@ -50,8 +55,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.clock = clock
-    install_common(app, registry, checks=lambda: {"kafka": engine.ready})
+    app.state.consumer = consumer
+    app.state.queries = SlaQueries(consumer.books, clock)
+    install_common(app, registry, checks=lambda: {"kafka": consumer.ready})
     app.include_router(routes.router)
     return app

@@ -30,7 +30,7 @@ async def sla(kafka: KafkaSettings) -> AsyncIterator[tuple[FastAPI, FakeClock, h
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
-            await wait_for(lambda: app.state.engine.ready, what="sla joined its group")
+            await wait_for(lambda: app.state.consumer.ready, what="sla joined its group")
             yield app, clock, client
 
 
@@ -185,9 +185,9 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
     clock = FakeClock(T0)
     app = create_app(Settings(kafka=kafka), clock=clock)
     async with app.router.lifespan_context(app):
-        await wait_for(lambda: app.state.engine.ready, what="sla ready")
+        await wait_for(lambda: app.state.consumer.ready, what="sla ready")
         await publish(kafka, event("submitted", "h-ok", T0))
-        await wait_for(lambda: app.state.engine.find("h-ok"), what="h-ok held")
+        await wait_for(lambda: app.state.queries.handoff("h-ok"), what="h-ok held")
     # Something that is no record of ours lands in the changelog (an old format, a bad tool).
     publisher = Publisher(kafka, client_id="test")
     await publisher.start(wait=True)
@@ -201,9 +201,9 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
 
     app = create_app(Settings(kafka=kafka), clock=clock)
     async with app.router.lifespan_context(app):
-        await wait_for(lambda: app.state.engine.ready, what="sla ready after restore")
-        assert app.state.engine.find("h-ok") is not None
-        assert app.state.engine.find("h-bad") is None
+        await wait_for(lambda: app.state.consumer.ready, what="sla ready after restore")
+        assert app.state.queries.handoff("h-ok") is not None
+        assert app.state.queries.handoff("h-bad") is None
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
             assert (await client.get("/v1/handoffs/h-ok")).status_code == 200

@@ -1,4 +1,5 @@
-"""The sla changelog's record format: one compacted record per handoff, one per standard.
+"""The sla changelog: its record format (one compacted record per handoff, one per standard)
+and the restore that reads such records back into a partition's book.
 
 Compact binary for handoffs (restore speed is bounded by decoding), JSON for the few standard
 records. The one derivable field kept is the next wake-up: deriving it means evaluating every
@@ -10,12 +11,17 @@ collide in the topic.
 from __future__ import annotations
 
 import json
+import logging
 import struct
+from collections.abc import Iterable
 
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
+from shared.exactly_once import Record
 from sla.domain.book import Book
 from sla.domain.handoff import Handoff, Mark
+
+log = logging.getLogger(__name__)
 
 STANDARD_PREFIX = b"#std:"
 _OUTCOMES = {None: 0, Outcome.MET: 1, Outcome.MISSED: 2}
@@ -124,3 +130,34 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
     handoff.restore(value[offset:])
     handoff.wake = None if wake == _NO_WAKE else wake
     return handoff
+
+
+def load(book: Book, records: Iterable[Record]) -> int:
+    """Apply changelog records (in offset order) to a partition's book; returns how many were
+    unreadable. One unreadable record must not keep the whole partition down: that handoff is
+    lost (its later events wait as an orphan), loudly."""
+    unreadable = 0
+    for record in records:
+        key = record.key or b""
+        value = record.value
+        try:
+            if is_standard(key):
+                if value is not None:
+                    std_key, standard = decode_standard(key, value)
+                    book.learn(standard, std_key)
+                continue
+            handoff_id = key.decode()
+            if value is None:
+                book.handoffs.pop(handoff_id, None)
+            else:
+                book.handoffs[handoff_id] = decode(handoff_id, value, book)
+        except Exception as exc:
+            unreadable += 1
+            log.error(
+                "changelog record %r at %s/%d unreadable (%s); skipped",
+                key,
+                record.partition,
+                record.offset,
+                exc,
+            )
+    return unreadable

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 
 from shared.contracts import Priority
 from shared.http import NotFound
-from sla.adapters.engine import SlaEngine
 from sla.api.schemas import (
     CaseOut,
     EventOut,
@@ -20,40 +19,31 @@ from sla.api.schemas import (
     case_out,
     handoff_out,
 )
-from sla.domain.calendar import to_us
-from sla.domain.cases import CaseHandoff, case_view
-from sla.domain.handoff import Handoff
-from sla.domain.views import listed_clock
+from sla.queries import Filters, Pending, SlaQueries
 
 router = APIRouter(prefix="/v1", tags=["sla"])
 
 
-def _engine(request: Request) -> SlaEngine:
-    engine: SlaEngine = request.app.state.engine
-    return engine
+def _queries(request: Request) -> SlaQueries:
+    queries: SlaQueries = request.app.state.queries
+    return queries
 
 
-def _now(request: Request) -> int:
-    return to_us(request.app.state.clock.now())
-
-
-def _not_here(engine: SlaEngine, what: str) -> NotFound:
-    held = sorted(tp.partition for tp in engine.workers)
+def _not_here(queries: SlaQueries, what: str) -> NotFound:
+    held = queries.partitions()
     return NotFound(f"{what} is not known to this sla instance (it holds partitions {held})")
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffOut | PendingOut)
 async def get_handoff(handoff_id: str, request: Request) -> HandoffOut | PendingOut:
     """A handoff with every clock of every cycle, and its event history."""
-    engine = _engine(request)
-    found = engine.find(handoff_id)
+    queries = _queries(request)
+    found = queries.handoff(handoff_id)
     if found is None:
-        raise _not_here(engine, f"handoff {handoff_id!r}")
-    worker, handoff = found
-    held = worker.book.held(handoff, _now(request))
-    if held is None:
-        return PendingOut(handoff_id=handoff_id, history=[EventOut.of(f) for f in handoff.facts])
-    return handoff_out(held)
+        raise _not_here(queries, f"handoff {handoff_id!r}")
+    if isinstance(found, Pending):
+        return PendingOut(handoff_id=handoff_id, history=[EventOut.of(f) for f in found.facts])
+    return handoff_out(found)
 
 
 @router.get("/handoffs", response_model=HandoffList)
@@ -67,38 +57,25 @@ async def list_handoffs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HandoffList:
     """Open, at-risk (past a warning threshold) or overdue handoffs, most urgent first."""
-    now = _now(request)
-
-    def wanted(handoff: Handoff) -> bool:
-        head = handoff.head
-        assert head is not None
-        return not (
-            (from_process and head.from_process != from_process)
-            or (to_process and head.to_process != to_process)
-            or (kind and head.kind != kind)
-        )
-
-    found: list[HandoffSummary] = []
-    for held in _engine(request).held(now, wanted):
-        if priority and held.evaluation.priority != priority:
-            continue
-        clock = listed_clock(held.evaluation, view, now)
-        if clock is not None:
-            found.append(HandoffSummary.of(held, clock, now))
-    found.sort(key=lambda s: (s.deadline is None, s.deadline or 0, s.handoff_id))
+    queries = _queries(request)
+    filters = Filters(from_process, to_process, kind, priority)
+    count, items = queries.listed(view, filters, limit)
+    now = queries.now()
     return HandoffList(
-        view=view, count=len(found), truncated=len(found) > limit, items=found[:limit]
+        view=view,
+        count=count,
+        truncated=count > limit,
+        items=[HandoffSummary.of(i.held, i.clock, now) for i in items],
     )
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
 async def get_case(case_id: str, request: Request) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
-    engine = _engine(request)
-    now = _now(request)
-    helds = {h.handoff.handoff_id: h for h in engine.held(now, lambda h: h.case_id == case_id)}
-    items = [CaseHandoff(i, h.head, h.evaluation, h.handoff.facts[0].at) for i, h in helds.items()]
-    if not items:
-        raise _not_here(engine, f"case {case_id!r}")
-    view = case_view(case_id, items, now)
-    return case_out(view, now, [handoff_out(helds[i.handoff_id]) for i in view.handoffs])
+    queries = _queries(request)
+    found = queries.case(case_id)
+    if found is None:
+        raise _not_here(queries, f"case {case_id!r}")
+    view, helds = found
+    handoffs = [handoff_out(helds[i.handoff_id]) for i in view.handoffs]
+    return case_out(view, queries.now(), handoffs)
