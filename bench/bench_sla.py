@@ -33,6 +33,7 @@ from floors import Ratio, pct, read_floor, roundtrip_floor, transact_floor  # no
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from builders import OFFICE, event, route, standard  # noqa: E402
+from shared.calendar import to_us  # noqa: E402
 from shared.clock import SystemClock  # noqa: E402
 from shared.contracts import Priority, ServiceStandardV1  # noqa: E402
 from shared.events import Envelope  # noqa: E402
@@ -43,7 +44,6 @@ from sla.adapters import changelog  # noqa: E402
 from sla.adapters.telemetry import SlaTelemetry  # noqa: E402
 from sla.consumer import SlaConsumer  # noqa: E402
 from sla.domain.book import Book, Incoming, standard_key  # noqa: E402
-from sla.domain.calendar import to_us  # noqa: E402
 from sla.domain.facts import Fact, FactType  # noqa: E402
 from sla.domain.handoff import Head, Opening  # noqa: E402
 from support import Broker, fresh_settings, wait_for  # noqa: E402

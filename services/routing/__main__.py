@@ -12,6 +12,7 @@ from pathlib import Path
 from routing.adapters.mapfile import read_map_file
 from routing.domain.processmap import InvalidProcessMap
 from routing.settings import DEFAULT_MAP
+from shared.clock import SystemClock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", type=Path, default=DEFAULT_MAP)
     args = parser.parse_args(argv)
     try:
-        draft = read_map_file(args.file)
+        draft = read_map_file(args.file, checked_at=SystemClock().now())
     except InvalidProcessMap as exc:
         print(exc, file=sys.stderr)
         return 1

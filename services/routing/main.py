@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings()
     configure_observability(settings.log_level)
     clock = clock or SystemClock()
-    draft = read_map_file(settings.process_map)
+    draft = read_map_file(settings.process_map, checked_at=clock.now())
     registry = CollectorRegistry()
     publisher = Publisher(settings.kafka, client_id="routing")
     maps = MapState()

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from shared.calendar import from_us, to_us
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.exactly_once import ExactlyOnceConsumer, Output, Record, Transaction
@@ -27,7 +28,6 @@ from shared.topics import Stream
 from sla.adapters import changelog
 from sla.adapters.telemetry import SlaTelemetry
 from sla.domain.book import Book
-from sla.domain.calendar import from_us, to_us
 from sla.handlers import PartitionClocks, Written
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ class SlaPartition:
         written = self.clocks.apply(events, to_us(now))
         for index, code, reason in written.rejected:
             outputs.append(self._dead_letter(sources[index], code, reason))
-            processed.append((self._routed, "unknown", "invalid"))
+            processed.append((self._routed, events[index].event_type, "invalid"))
+            if code == "uncomputable":
+                self._telemetry.uncomputable.inc()
         processed.extend((self._routed, t, r) for t, r in written.results)
         return self._transaction(written, outputs, processed)
 
@@ -95,6 +97,14 @@ class SlaPartition:
         written = self.clocks.tick(to_us(now))
         if written is None:
             return None
+        for handoff_id, why in written.uncomputable:
+            log.error(
+                "partition %d: clocks of %r cannot be computed (%s)",
+                self.partition,
+                handoff_id,
+                why,
+            )
+            self._telemetry.uncomputable.inc()
         return self._transaction(written, [], [])
 
     def next_wake(self) -> datetime | None:

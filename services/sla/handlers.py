@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shared.calendar import CalendarError, from_us, to_us
 from shared.contracts import ServiceStandardV1
 from shared.events import (
     ClockStatusV1,
@@ -36,7 +37,6 @@ from shared.events import (
 )
 from shared.kafka import Rejected
 from sla.domain.book import Book, Incoming, Step, standard_key
-from sla.domain.calendar import from_us, to_us
 from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact
 from sla.domain.handoff import Decision, DecisionKind, Handoff, Head, Opening
 from sla.domain.views import US, optional_time
@@ -113,6 +113,8 @@ class Written:
     """(event type, ok | duplicate | ignored) of every event not rejected."""
     missed: list[int] = field(default_factory=list)
     """Deadlines of the missed decisions (for the breach-detection delay)."""
+    uncomputable: list[tuple[str, str]] = field(default_factory=list)
+    """(handoff id, why) of wake-ups whose clocks could not be computed: logged, counted."""
 
     def __bool__(self) -> bool:
         return bool(self.status or self.changed or self.standards or self.rejected)
@@ -145,7 +147,13 @@ class PartitionClocks:
                 and book.learn(standard, opening.head.standard_key)
             ):
                 out.standards.append((opening.head.standard_key, standard))
-            step = book.apply(incoming, now)
+            try:
+                step = book.apply(incoming, now)
+            except CalendarError as exc:
+                # No input may stall a partition: the event is dead-lettered with the reason,
+                # the handoff stays as it was, and the batch goes on.
+                out.rejected.append((index, "uncomputable", str(exc)))
+                continue
             if step is None:
                 out.results.append((envelope.event_type, "duplicate"))
                 continue
@@ -157,9 +165,10 @@ class PartitionClocks:
         """Decide what is due by `now` (missed deadlines, warnings, forgetting), at most
         `limit` handoffs at once; None when nothing is due."""
         steps = self.book.due(now, limit=limit)
-        if not steps:
+        out = Written(uncomputable=self.book.uncomputable)
+        self.book.uncomputable = []
+        if not steps and not out.uncomputable:
             return None
-        out = Written()
         for step in steps:
             self._write(step, now, None, out)
         return out

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from shared.calendar import to_us
 from shared.clock import Clock
 from shared.contracts import Priority
 from sla.domain.book import Book, Held
-from sla.domain.calendar import to_us
 from sla.domain.cases import CaseHandoff, CaseView, case_view
 from sla.domain.clocks import ClockView
 from sla.domain.facts import Fact

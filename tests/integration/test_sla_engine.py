@@ -210,3 +210,22 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
             text = (await client.get("/metrics")).text
     line = next(x for x in text.splitlines() if x.startswith("handoff_sla_changelog_unreadable"))
     assert float(line.split()[-1]) == kafka.partitions
+
+
+async def test_an_uncomputable_event_is_dead_lettered_with_its_reason_and_the_partition_goes_on(
+    kafka: KafkaSettings, sla
+) -> None:
+    app, _, _ = sla
+    long_route = route(response="1h", resolution="87000h")
+    await publish(
+        kafka,
+        event("submitted", "h-2199", datetime(2199, 12, 20, tzinfo=UTC), via=long_route),
+        event("submitted", "h-after", T0),
+    )
+    await read_until(
+        kafka, kafka.topics.name(Stream.DECISIONS), lambda es: "sla.opened" in types(es, "h-after")
+    )
+    dlq = await read_all(kafka, kafka.topics.dlq(Stream.ROUTED))
+    assert [(r.key, dict(r.headers)["dlq.code"]) for r in dlq] == [(b"h-2199", b"uncomputable")]
+    assert b"1990..2199" in dict(dlq[0].headers)["dlq.reason"]
+    assert app.state.consumer.ready

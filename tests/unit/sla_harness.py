@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import builders
 from builders import ALWAYS, T0
+from shared.calendar import to_us
 from shared.contracts import CalendarV1, ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
 from sla.domain.book import Book, Incoming, Step, standard_key
-from sla.domain.calendar import to_us
 from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact, FactType
 from sla.domain.handoff import Decision, DecisionKind, Head, Opening
 

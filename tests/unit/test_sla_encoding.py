@@ -81,8 +81,8 @@ def test_derived_ids_are_standard_uuid5_and_stable() -> None:
 def test_fast_instant_text_equals_the_envelope_format() -> None:
     from datetime import UTC, datetime
 
+    from shared.calendar import to_us
     from shared.events import utc_text, utc_text_us
-    from sla.domain.calendar import to_us
 
     for instant in [
         datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=UTC),

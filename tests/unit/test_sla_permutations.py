@@ -60,6 +60,19 @@ SCENARIOS: dict[str, list[Ev]] = {
         Ev("accepted", 160, "a"),
         Ev("completed", 200, "c"),
     ],
+    "downgrade after breach": [
+        Ev("submitted", 0, "s", priority=Priority.P1),
+        Ev("reprioritized", 25, "rp", priority=Priority.P4),
+        Ev("accepted", 30, "a"),
+        Ev("completed", 100, "c"),
+    ],
+    "accepted while paused": [
+        Ev("submitted", 0, "s"),
+        Ev("paused", 10, "p"),
+        Ev("accepted", 20, "a"),
+        Ev("resumed", 90, "r"),
+        Ev("completed", 200, "c"),
+    ],
     "cancelled": [Ev("submitted", 0, "s"), Ev("paused", 30, "p"), Ev("cancelled", 300, "k")],
     "cancelled after breach": [Ev("submitted", 0, "s"), Ev("cancelled", 90, "k")],
 }

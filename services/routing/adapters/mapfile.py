@@ -11,6 +11,7 @@ the pure-Python parser recurses until the interpreter gives up.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,16 @@ def load_yaml(text: str) -> tuple[Any, list[MapError]]:
         loader.dispose()
 
 
-def parse_map_text(text: str, source: str = "") -> ProcessMapDraft:
-    """Parse and check a process map given as YAML text; raises InvalidProcessMap."""
+def parse_map_text(
+    text: str, source: str = "", *, checked_at: datetime | None = None
+) -> ProcessMapDraft:
+    """Parse and check a process map given as YAML text; raises InvalidProcessMap (with
+    `checked_at`, targets must be computable from that instant: see parse_process_map)."""
     document, problems = load_yaml(text)
     if problems and document is None:
         raise InvalidProcessMap(problems, source)
     try:
-        draft = parse_process_map(document)
+        draft = parse_process_map(document, checked_at=checked_at)
     except InvalidProcessMap as exc:
         raise InvalidProcessMap([*problems, *exc.errors], source) from None
     if problems:
@@ -163,7 +167,7 @@ def parse_map_text(text: str, source: str = "") -> ProcessMapDraft:
     return draft
 
 
-def read_map_file(path: Path) -> ProcessMapDraft:
+def read_map_file(path: Path, *, checked_at: datetime | None = None) -> ProcessMapDraft:
     """Read and check the process map file; raises InvalidProcessMap listing every error."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -171,4 +175,4 @@ def read_map_file(path: Path) -> ProcessMapDraft:
         raise InvalidProcessMap([MapError("(file)", "file not found")], str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidProcessMap([MapError("(file)", f"cannot read: {exc}")], str(path)) from None
-    return parse_map_text(text, str(path))
+    return parse_map_text(text, str(path), checked_at=checked_at)

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.calendar import to_us
 from shared.kafka import ProcessedCounter
-from sla.domain.calendar import to_us
 
 US = 1_000_000
 BREACH_DELAY_BUCKETS = (
@@ -52,6 +52,12 @@ class SlaTelemetry:
         self.unreadable = Counter(
             "handoff_sla_changelog_unreadable",
             "Changelog records that could not be decoded at restore (the handoff is lost).",
+            registry=registry,
+        )
+        self.uncomputable = Counter(
+            "handoff_sla_uncomputable",
+            "Events dead-lettered, or wake-ups skipped, because a clock could not be computed "
+            "on its calendar (a deadline beyond the supported years, no working time).",
             registry=registry,
         )
         self.restore_seconds = Histogram(

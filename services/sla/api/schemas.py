@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shared.calendar import from_us
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
 from sla.domain.book import Held
-from sla.domain.calendar import from_us
 from sla.domain.cases import CaseView
 from sla.domain.clocks import ClockView
 from sla.domain.facts import Fact
-from sla.domain.views import US, optional_time
+from sla.domain.views import US, optional_time, warnings_passed
 
 View = Literal["open", "at-risk", "overdue"]
 
@@ -55,7 +55,7 @@ class ClockOut(BaseModel):
             paused_business_seconds=clock.paused_business / US,
             remaining_business_seconds=clock.remaining_business / US,
             used_ratio=round(clock.elapsed_business / clock.target, 4) if clock.target else 0.0,
-            warnings_passed=[p for p, at in clock.thresholds if at is not None and at <= now],
+            warnings_passed=warnings_passed(clock, now),
         )
 
 

@@ -13,8 +13,8 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from shared.calendar import BusinessCalendar, CalendarError, calendar_for
 from shared.contracts import ServiceStandardV1
-from sla.domain.calendar import BusinessCalendar, calendar_for
 from sla.domain.clocks import Evaluation, evaluate
 from sla.domain.facts import Fact
 from sla.domain.handoff import Decision, Handoff, Head, Opening
@@ -69,6 +69,9 @@ class Book:
         self._heap: list[tuple[int, str]] = []
         self._retention = retention_us
         self._orphan_retention = orphan_retention_us
+        self.uncomputable: list[tuple[str, str]] = []
+        """(handoff id, why) of wake-ups whose clocks could not be computed (taken by the
+        caller to log and count)."""
 
     def __len__(self) -> int:
         return len(self.handoffs)
@@ -94,10 +97,27 @@ class Book:
         return head
 
     def apply(self, incoming: Incoming, now: int) -> Step | None:
-        """Record an event and re-evaluate its handoff; None for a duplicate."""
+        """Record an event and re-evaluate its handoff; None for a duplicate.
+
+        Raises CalendarError when the handoff's clocks cannot be computed with this event
+        (a deadline beyond the supported years, a calendar without working time): the event
+        is then not kept, and the handoff stays as it was.
+        """
         handoff = self.handoffs.get(incoming.handoff_id)
+        created = handoff is None
         if handoff is None:
             handoff = self.handoffs[incoming.handoff_id] = Handoff(incoming.handoff_id)
+        saved = handoff.saved()
+        try:
+            return self._apply(handoff, incoming, now)
+        except CalendarError:
+            if created:
+                del self.handoffs[incoming.handoff_id]
+            else:
+                handoff.put_back(saved)
+            raise
+
+    def _apply(self, handoff: Handoff, incoming: Incoming, now: int) -> Step | None:
         opening = incoming.opening
         if opening is not None:
             if incoming.standard is not None:
@@ -173,7 +193,13 @@ class Book:
             if handoff is None or handoff.wake != at:
                 continue  # stale: the wake-up moved since
             handoff.wake = None
-            evaluation = self.evaluate(handoff, now)
+            try:
+                evaluation = self.evaluate(handoff, now)
+            except CalendarError as exc:
+                # Cannot happen for a handoff whose events were all computable when they came
+                # (`apply` refuses the others); kept from going round for ever all the same.
+                self.uncomputable.append((handoff_id, str(exc)))
+                continue
             closed = evaluation is not None and evaluation.closed_at is not None
             expired = evaluation is None or (
                 closed

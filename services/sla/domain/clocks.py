@@ -15,7 +15,10 @@ Rules, each traceable to SPEC section 3:
   the resolution clock of that cycle stops without outcome (unless already missed); the next
   `submitted` opens a new cycle with fresh clocks. Every cycle is kept.
 - `reprioritized` applies the new priority's targets from the original start, keeping pauses:
-  the priority of a clock is the last one set before the clock stopped.
+  the priority of a clock is the last one set before the clock stopped -- unless the clock had
+  already breached when the new priority was set (its deadline then in force had passed, in
+  event time): re-targeting never erases a breach that had happened.
+- A milestone reached during a pause decides its clock at that moment (met if in time).
 - `completed` is the resolution and, if none came before, also the response.
 - `cancelled` stops every running clock with no outcome; a deadline that passed before the
   cancellation stays missed.
@@ -28,10 +31,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from shared.calendar import BusinessCalendar
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
-from sla.domain.calendar import BusinessCalendar
 from sla.domain.facts import Fact, FactType
 
 US = 1_000_000
@@ -176,6 +180,48 @@ def business_between(
     return total - paused, paused
 
 
+def clock_window(pauses: Sequence[Pause], end: int | None) -> list[Pause]:
+    """The pauses that matter to a clock that stopped at `end` (None: still running): those
+    that began before it stopped, each counted only until then -- a milestone reached during
+    a pause (a response while waiting on the supplier) decides the clock at that moment."""
+    if end is None:
+        return list(pauses)
+    return [(p0, end if p1 is None or p1 > end else p1) for p0, p1 in pauses if p0 < end]
+
+
+def clock_priority(
+    *,
+    name: ClockName,
+    standard: ServiceStandardV1,
+    calendar: BusinessCalendar,
+    start: int,
+    pauses: Sequence[Pause],
+    initial: Priority,
+    changes: Sequence[tuple[int, Priority]],
+    until: int | None,
+) -> Priority:
+    """The priority a clock is judged by: the last one set before the clock stopped (`until`)
+    -- except that re-targeting never erases a breach that had already happened: a priority
+    set after the deadline then in force had passed (event time) leaves the clock judged by
+    the priority it breached under, so `ever_breached` and the outcome counters keep it."""
+    priority = initial
+    for at, value in changes:
+        if until is not None and at > until:
+            break
+        target = standard.target(priority, name)
+        if target is not None:
+            window = clock_window(pauses, until)
+            deadline = deadline_with_pauses(calendar, start, _us(target), window)
+            if deadline is not None and at > deadline:
+                break  # already breached when re-targeted: the breach stands
+        priority = value
+    return priority
+
+
+def _us(duration: timedelta) -> int:
+    return int(duration.total_seconds() * US)
+
+
 def _clock(
     *,
     name: ClockName,
@@ -190,8 +236,7 @@ def _clock(
     now: int,
 ) -> ClockView:
     end = stop if stop is not None else void_at
-    # A pause matters to this clock only if it began before the clock stopped.
-    window = [(p0, p1) for p0, p1 in pauses if end is None or p0 < end]
+    window = clock_window(pauses, end)
     deadline = deadline_with_pauses(calendar, cycle.start, target, window)
     upto = end if end is not None else max(now, cycle.start)
     business, paused = business_between(calendar, cycle.start, upto, window)
@@ -293,7 +338,16 @@ def evaluate(
             if name is ClockName.RESOLUTION and cycle.ended_by is FactType.REJECTED:
                 clock_void = cycle.end
             until = stop if stop is not None else clock_void
-            prio = _priority_at(priority, changes, until)
+            prio = clock_priority(
+                name=name,
+                standard=standard,
+                calendar=calendar,
+                start=cycle.start,
+                pauses=cycle.pauses,
+                initial=priority,
+                changes=changes,
+                until=until,
+            )
             target = standard.target(prio, name)
             if target is None:
                 continue
@@ -302,7 +356,7 @@ def evaluate(
                     name=name,
                     cycle=cycle,
                     calendar=calendar,
-                    target=int(target.total_seconds() * US),
+                    target=_us(target),
                     priority=prio,
                     stop=stop,
                     void_at=clock_void,

@@ -136,6 +136,14 @@ class Handoff:
         """Set the packed facts read back from the changelog."""
         self._facts = packed
 
+    def saved(self) -> tuple[bytes, Head | None, str, Priority, int | None]:
+        """What `add` may change, to put back with `put_back` if the result is unusable."""
+        return self._facts, self.head, self.case_id, self.priority, self.due
+
+    def put_back(self, saved: tuple[bytes, Head | None, str, Priority, int | None]) -> None:
+        """Undo `add` (see `saved`)."""
+        self._facts, self.head, self.case_id, self.priority, self.due = saved
+
     def _open(self, opening: Opening) -> None:
         self.head = opening.head
         self.case_id = opening.case_id

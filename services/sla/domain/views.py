@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.calendar import from_us
 from shared.events import HandoffState, Outcome
-from sla.domain.calendar import from_us
 from sla.domain.clocks import ClockView, Evaluation
 
 US = 1_000_000
@@ -14,6 +14,17 @@ US = 1_000_000
 def optional_time(value: int | None) -> datetime | None:
     """Microseconds since the epoch as a UTC datetime, None stays None."""
     return None if value is None else from_us(value)
+
+
+def warnings_passed(clock: ClockView, now: int) -> list[int]:
+    """The warning thresholds (%) a clock's used time reached: by now while it runs, by the
+    moment it stopped once it has (a clock met at 9 % of its target reached none)."""
+    until = now
+    if not clock.running:
+        end = clock.stop if clock.stop is not None else clock.void_at
+        assert end is not None
+        until = min(now, end)
+    return [pct for pct, at in clock.thresholds if at is not None and at <= until]
 
 
 def listed_clock(evaluation: Evaluation, view: str, now: int) -> ClockView | None:
