@@ -194,6 +194,7 @@ def sla_consumer(
         group=kafka.group("sla"),
         retention_us=retention_s * US,
         orphan_retention_us=86400 * US,
+        idle_us=60 * US,
     )
 
 

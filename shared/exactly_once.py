@@ -98,7 +98,7 @@ class PartitionState(Protocol):
         """Apply changelog records, in offset order (restore or catch-up)."""
         ...
 
-    def loaded(self) -> None:
+    def loaded(self, now: datetime) -> None:
         """The changelog has been read to its end: arm timers, build indexes."""
         ...
 
@@ -281,7 +281,7 @@ class _Worker:
             self.changelog_offset = max(position, start or 0)
         finally:
             await close_consumer(consumer)
-        self.state.loaded()
+        self.state.loaded(self._owner.clock.now())
         seconds = time.perf_counter() - started
         self._owner.observer.restored(self.tp.partition, seconds, count, start is None)
         log.info(

@@ -64,9 +64,9 @@ class SlaPartition:
         if unreadable:
             self._telemetry.unreadable.inc(unreadable)
 
-    def loaded(self) -> None:
-        """The changelog was read to its end: rebuild the timer heap."""
-        self.clocks.book.rearm_all()
+    def loaded(self, now: datetime) -> None:
+        """The changelog was read to its end: rebuild the timer heaps."""
+        self.clocks.loaded(to_us(now))
 
     # ------------------------------------------------------------------ input and time
 
@@ -121,6 +121,9 @@ class SlaPartition:
         for std_key, standard in written.standards:
             key, value = changelog.standard_record(standard, std_key)
             outputs.append(Output(self._changelog, key, value, partition=p))
+        if written.stream_time is not None:
+            key, value = changelog.stream_record(written.stream_time)
+            outputs.append(Output(self._changelog, key, value, partition=p))
         for event in written.decisions:
             outputs.append(Output(self._decisions, event.key, event.value, event.headers))
         for key, row in written.status:
@@ -154,10 +157,11 @@ class SlaConsumer:
         group: str,
         retention_us: int,
         orphan_retention_us: int,
+        idle_us: int,
         max_records: int = 200,
     ) -> None:
         def factory(partition: int) -> SlaPartition:
-            clocks = PartitionClocks(retention_us, orphan_retention_us)
+            clocks = PartitionClocks(retention_us, orphan_retention_us, idle_us)
             return SlaPartition(partition, clocks, kafka=kafka, group=group, telemetry=telemetry)
 
         self.plumbing = ExactlyOnceConsumer(

@@ -102,35 +102,67 @@ class Written:
 
     decisions: list[EncodedEvent] = field(default_factory=list)
     status: list[tuple[bytes, bytes | None]] = field(default_factory=list)
-    """(handoff id, HandoffStatusV1 JSON), None once the handoff is forgotten."""
+    """(handoff id, HandoffStatusV1 JSON), None once the handoff is forgotten: one row per
+    handoff the batch changed, its state at the end of the batch."""
     changed: list[tuple[str, Handoff | None]] = field(default_factory=list)
-    """Handoffs whose changelog record is to be rewritten (None: deleted)."""
+    """Handoffs whose changelog record is to be rewritten (None: deleted), once per batch."""
     standards: list[tuple[str, ServiceStandardV1]] = field(default_factory=list)
     """Standards this partition holds for the first time (their changelog records)."""
+    stream_time: int | None = None
+    """The partition's new stream time, when the batch moved it (its changelog record)."""
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
     """(index of the event in the batch, code, reason): to dead-letter."""
     results: list[tuple[str, str]] = field(default_factory=list)
     """(event type, ok | duplicate | ignored) of every event not rejected."""
     missed: list[int] = field(default_factory=list)
-    """Deadlines of the missed decisions (for the breach-detection delay)."""
+    """Deadlines of the missed decisions sla knew of in advance (the breach-detection delay
+    is theirs; a breach found in history was not late to be detected)."""
     uncomputable: list[tuple[str, str]] = field(default_factory=list)
     """(handoff id, why) of wake-ups whose clocks could not be computed: logged, counted."""
 
-    def __bool__(self) -> bool:
-        return bool(self.status or self.changed or self.standards or self.rejected)
+
+class _Batch:
+    """The steps of one batch, gathered per handoff until the batch is written."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, Step] = {}
+        self.decided: dict[str, list[tuple[Step, Decision, str | None]]] = {}
+
+    def add(self, step: Step, cause: str | None) -> None:
+        handoff_id = step.handoff.handoff_id
+        self.steps[handoff_id] = step  # the last one: the state the tables must hold
+        if step.decisions:
+            decided = self.decided.setdefault(handoff_id, [])
+            decided.extend((step, d, cause) for d in step.decisions)
 
 
 class PartitionClocks:
     """The clocks of every handoff of one input partition."""
 
-    def __init__(self, retention_us: int, orphan_retention_us: int) -> None:
+    def __init__(self, retention_us: int, orphan_retention_us: int, idle_us: int) -> None:
         self.book = Book(retention_us, orphan_retention_us)
         self._keys = StandardKeys()
+        self._idle = idle_us
+        self._last_input: int | None = None
+
+    def loaded(self, now: int) -> None:
+        """The book was rebuilt from the changelog: arm its timers."""
+        self.book.rearm_all()
+        self._last_input = now
 
     def apply(self, events: Sequence[Envelope], now: int) -> Written:
-        """Record routed events (in partition order) and decide what they change."""
+        """Record routed events (in partition order) and decide what they change.
+
+        Each event first moves the partition's stream time to its own time, and whatever that
+        makes due in history is decided before the event itself, in event-time order: what
+        every event yields depends on the events before it in the partition, never on how
+        they were batched. (An event refused later still moved the stream time: it is
+        evidence of where the stream stands.)
+        """
         out = Written()
+        batch = _Batch()
         book = self.book
+        stream_before = book.stream_time
         for index, envelope in enumerate(events):
             try:
                 incoming = incoming_from(envelope, self._keys)
@@ -147,6 +179,8 @@ class PartitionClocks:
                 and book.learn(standard, opening.head.standard_key)
             ):
                 out.standards.append((opening.head.standard_key, standard))
+            for due in book.stream_to(incoming.fact.at, now):
+                batch.add(due, None)
             try:
                 step = book.apply(incoming, now)
             except CalendarError as exc:
@@ -158,33 +192,82 @@ class PartitionClocks:
                 out.results.append((envelope.event_type, "duplicate"))
                 continue
             out.results.append((envelope.event_type, "ok"))
-            self._write(step, now, envelope.event_id, out)
+            batch.add(step, envelope.event_id)
+        if events:
+            self._last_input = now
+        if book.stream_time != stream_before:
+            out.stream_time = book.stream_time
+        self._write(batch, now, out)
         return out
 
     def tick(self, now: int, limit: int = 2000) -> Written | None:
         """Decide what is due by `now` (missed deadlines, warnings, forgetting), at most
-        `limit` handoffs at once; None when nothing is due."""
-        steps = self.book.due(now, limit=limit)
-        out = Written(uncomputable=self.book.uncomputable)
-        self.book.uncomputable = []
-        if not steps and not out.uncomputable:
+        `limit` handoffs at once; None when nothing is due.
+
+        A partition whose history has been quiet for the idle time has its stream time moved
+        to now: the open clocks of that history are decided then (a backfill is over).
+        """
+        book = self.book
+        out = Written()
+        if self._idle_over(now) and book.advance_stream(now):
+            out.stream_time = book.stream_time
+        batch = _Batch()
+        for step in book.due(now, limit=limit):
+            batch.add(step, None)
+        for step in book.due_stream(now, limit=limit):
+            batch.add(step, None)
+        out.uncomputable, book.uncomputable = book.uncomputable, []
+        if not batch.steps and not out.uncomputable and out.stream_time is None:
             return None
-        for step in steps:
-            self._write(step, now, None, out)
+        self._write(batch, now, out)
         return out
 
     def next_wake(self) -> int | None:
         """The next instant time alone changes something."""
-        return self.book.next_wake()
+        wake = self.book.next_wake()
+        if self.book.next_stream_wake() is not None and self._last_input is not None:
+            idle = self._last_input + self._idle
+            wake = idle if wake is None else min(wake, idle)
+        return wake
 
-    def _write(self, step: Step, now: int, cause: str | None, out: Written) -> None:
-        for decision in step.decisions:
-            out.decisions.append(decision_event(step, decision, self.book, now, cause))
-            if decision.kind is DecisionKind.MISSED:
-                out.missed.append(decision.at)
-        handoff = step.handoff
-        out.status.append((handoff.handoff_id.encode(), status_row(step, self.book)))
-        out.changed.append((handoff.handoff_id, None if step.forgotten else handoff))
+    def _idle_over(self, now: int) -> bool:
+        return (
+            self._last_input is not None
+            and now >= self._last_input + self._idle
+            and self.book.next_stream_wake() is not None
+        )
+
+    def _write(self, batch: _Batch, now: int, out: Written) -> None:
+        book = self.book
+        for decided in batch.decided.values():
+            for step, decision, cause in _settled(decided):
+                out.decisions.append(decision_event(step, decision, book, now, cause))
+                seen = step.handoff.seen
+                if decision.kind is DecisionKind.MISSED and (seen is None or decision.at >= seen):
+                    out.missed.append(decision.at)
+        for handoff_id, step in batch.steps.items():
+            out.status.append((handoff_id.encode(), status_row(step, book)))
+            out.changed.append((handoff_id, None if step.forgotten else step.handoff))
+
+
+def _settled(
+    decided: list[tuple[Step, Decision, str | None]],
+) -> list[tuple[Step, Decision, str | None]]:
+    """One handoff's decisions of one batch, less each outcome the same batch retracted: when
+    events that settle a clock arrive together, the clock is decided once (the pair nets to
+    nothing for whoever counts outcomes minus retractions; later revisions keep their ids)."""
+    emitted = {
+        (d.clock.cycle_key, d.clock.name, d.revision): i
+        for i, (_, d, _) in enumerate(decided)
+        if d.clock is not None and d.kind in (DecisionKind.MET, DecisionKind.MISSED)
+    }
+    dropped: set[int] = set()
+    for i, (_, d, _) in enumerate(decided):
+        if d.kind is DecisionKind.RETRACTED and d.clock is not None:
+            j = emitted.get((d.clock.cycle_key, d.clock.name, d.revision))
+            if j is not None and j < i:
+                dropped.update((i, j))
+    return [x for i, x in enumerate(decided) if i not in dropped] if dropped else decided
 
 
 def decision_event(

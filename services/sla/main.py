@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         group=settings.kafka.group("sla"),
         retention_us=settings.closed_retention_s * US,
         orphan_retention_us=settings.orphan_retention_s * US,
+        idle_us=settings.history_idle_s * US,
         max_records=settings.max_records,
     )
     registry.register(HeldCollector(lambda: {p: len(b) for p, b in consumer.books().items()}))

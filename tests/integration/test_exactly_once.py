@@ -28,7 +28,7 @@ class Counting:
         for r in records:
             self.counts[r.key or b""] = int(r.value or b"0")
 
-    def loaded(self) -> None:
+    def loaded(self, now: datetime) -> None:
         pass
 
     def process(self, records: Sequence[Record], now: datetime) -> Transaction:

@@ -102,14 +102,15 @@ async def test_breach_is_committed_when_the_deadline_passes_and_the_api_shows_it
     status = await read_all(kafka, kafka.topics.name(Stream.STATUS))
     assert status[-1].key == b"h1" and b'"state":"open"' in status[-1].value
     changelog = await read_all(kafka, kafka.topics.name(Stream.SLA_STATE))
-    assert {r.key.split(b"~")[0] for r in changelog} == {b"h1", b"#std:desk-to-l2@1"}
+    assert {r.key.split(b"~")[0] for r in changelog} == {b"h1", b"#std:desk-to-l2@1", b"#stream"}
 
 
 async def test_late_milestone_retracts_the_breach_on_kafka(kafka: KafkaSettings, sla) -> None:
     _, clock, _ = sla
-    await publish(kafka, event("submitted", "h2", T0, via=route(warnings=())))
-    clock.advance(timedelta(minutes=70))
     topic = kafka.topics.name(Stream.DECISIONS)
+    await publish(kafka, event("submitted", "h2", T0, via=route(warnings=())))
+    await read_until(kafka, topic, lambda es: "sla.opened" in types(es, "h2"))  # known live
+    clock.advance(timedelta(minutes=70))
     await read_until(kafka, topic, lambda es: "sla.missed" in types(es, "h2"))
     await publish(kafka, event("accepted", "h2", minutes(T0, 30)))
     decisions = await read_until(kafka, topic, lambda es: "sla.met" in types(es, "h2"))

@@ -366,9 +366,9 @@ def test_warnings_passed_on_a_stopped_clock_are_judged_at_the_stop() -> None:
     run = Run()
     run.send(Ev("submitted", 0, "s"), Ev("accepted", 5, "a"))  # met at 8 % of its 1h target
     run.advance(500)
-    assert warnings_passed(run.clock(RESPONSE), run.now) == []
+    assert warnings_passed(run.clock(RESPONSE), run.std.warnings) == []
     run.send(Ev("completed", 200, "c"))  # 200 of 240 minutes: past 50 % and 75 %
-    assert warnings_passed(run.clock(RESOLUTION), run.now) == [50, 75]
+    assert warnings_passed(run.clock(RESOLUTION), run.std.warnings) == [50, 75]
 
 
 def test_warnings_passed_on_a_running_clock_are_judged_now() -> None:
@@ -377,7 +377,7 @@ def test_warnings_passed_on_a_running_clock_are_judged_now() -> None:
     run = Run()
     run.send(Ev("submitted", 0, "s"))
     run.advance(35)
-    assert warnings_passed(run.clock(RESPONSE), run.now) == [50]
+    assert warnings_passed(run.clock(RESPONSE), run.std.warnings) == [50]
 
 
 def test_a_priority_downgrade_after_the_breach_keeps_the_breach_on_record() -> None:

@@ -65,6 +65,8 @@ def test_changelog_record_round_trips_a_handoff() -> None:
     assert restored.head == original.head and restored.case_id == original.case_id
     assert restored.priority == original.priority and restored.due == original.due
     assert restored.marks == original.marks and restored.wake == original.wake
+    assert restored.stream_wake == original.stream_wake
+    assert restored.seen == original.seen and restored.closed_seen == original.closed_seen
     key, value = changelog.standard_record(run.std, original.head.standard_key)
     assert changelog.decode_standard(key, value) == (original.head.standard_key, run.std)
 
@@ -90,3 +92,27 @@ def test_fast_instant_text_equals_the_envelope_format() -> None:
     ]:
         assert datetime.fromisoformat(utc_text_us(to_us(instant))) == instant
         assert datetime.fromisoformat(utc_text(instant)) == instant
+
+
+class _Record:
+    def __init__(self, key: bytes, value: bytes | None, offset: int = 0) -> None:
+        self.key, self.value, self.offset = key, value, offset
+        self.topic, self.partition, self.headers = "t.sla.state.v1", 0, []
+
+
+def test_the_stream_time_survives_a_restore() -> None:
+    book = Book(US, US)
+    key, value = changelog.stream_record(1_772_442_000_000_000)
+    assert changelog.load(book, [_Record(key, value)]) == 0
+    assert book.stream_time == 1_772_442_000_000_000
+
+
+def test_a_record_of_the_previous_format_is_still_read() -> None:
+    run = eventful_run()
+    handoff = run.book.handoffs["h-1"]
+    current = changelog.encode(handoff)
+    header = changelog._HEADER.unpack_from(current)
+    v1 = changelog._HEADER_V1.pack(1, header[1], header[5], header[6])
+    restored = changelog.decode("h-1", v1 + current[changelog._HEADER.size :], Book(US, US))
+    assert restored.facts == handoff.facts and restored.wake == handoff.wake
+    assert restored.seen is None  # decided by the wall clock, as before

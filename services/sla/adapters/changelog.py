@@ -1,11 +1,11 @@
-"""The sla changelog: its record format (one compacted record per handoff, one per standard)
-and the restore that reads such records back into a partition's book.
+"""The sla changelog: its record format (one compacted record per handoff, one per standard,
+one for the partition's stream time) and the restore that reads such records back.
 
 Compact binary for handoffs (restore speed is bounded by decoding), JSON for the few standard
-records. The one derivable field kept is the next wake-up: deriving it means evaluating every
-clock of every handoff, which would multiply the restore time. Standard records use keys
-starting with '#', which no handoff id can (ids start with a letter or digit), so the two never
-collide in the topic.
+records. The derivable fields kept are the next wake-ups: deriving them means evaluating every
+clock of every handoff, which would multiply the restore time. Standard records and the
+stream-time record use keys starting with '#', which no handoff id can (ids start with a letter
+or digit), so they never collide in the topic.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from sla.domain.handoff import Handoff, Mark
 log = logging.getLogger(__name__)
 
 STANDARD_PREFIX = b"#std:"
+STREAM_KEY = b"#stream"
+"""The partition's stream time (8 bytes, little-endian microseconds)."""
 _OUTCOMES = {None: 0, Outcome.MET: 1, Outcome.MISSED: 2}
 _OUTCOME_OF = {v: k for k, v in _OUTCOMES.items()}
 _CLOCKS = {c: i for i, c in enumerate(ClockName)}
@@ -36,6 +38,11 @@ def standard_record(standard: ServiceStandardV1, key: str) -> tuple[bytes, bytes
     return STANDARD_PREFIX + key.encode(), standard.model_dump_json(by_alias=True).encode()
 
 
+def stream_record(stream_time: int) -> tuple[bytes, bytes]:
+    """(key, value) of the partition's stream-time record."""
+    return STREAM_KEY, _TIME.pack(stream_time)
+
+
 def is_standard(key: bytes) -> bool:
     """True for a standard's record key."""
     return key.startswith(STANDARD_PREFIX)
@@ -46,14 +53,17 @@ def decode_standard(key: bytes, value: bytes) -> tuple[str, ServiceStandardV1]:
     return key[len(STANDARD_PREFIX) :].decode(), ServiceStandardV1.model_validate_json(value)
 
 
-# Handoff record: header (format, wake, head length, marks length), the head as one string
-# "kind|from|to|standard|case|priority|due" (\x1f-separated), the marks as JSON when any, then
-# the packed facts as they are. Restore speed is bounded by decoding: no JSON, no base64 and no
-# per-field objects on the common path -- a handoff with no marks decodes with two slices.
-_HEADER = struct.Struct("<BqHI")
-_FORMAT = 1
+# Handoff record: header (format, wall wake, stream wake, learned at, closed seen at, head
+# length, marks length), the head as one string "kind|from|to|standard|case|priority|due"
+# (\x1f-separated), the marks as JSON when any, then the packed facts as they are. Restore
+# speed is bounded by decoding: no JSON, no base64 and no per-field objects on the common path
+# -- a handoff with no marks decodes with two slices. Format 1 (wall wake only) is still read.
+_HEADER_V1 = struct.Struct("<BqHI")
+_HEADER = struct.Struct("<BqqqqHI")
+_TIME = struct.Struct("<q")
+_FORMAT = 2
 _SEP = "\x1f"
-_NO_WAKE = -1
+_NONE = -1
 
 
 def encode(handoff: Handoff) -> bytes:
@@ -91,19 +101,34 @@ def encode(handoff: Handoff) -> bytes:
             ],
             separators=(",", ":"),
         ).encode()
-    wake = _NO_WAKE if handoff.wake is None else handoff.wake
-    header = _HEADER.pack(_FORMAT, wake, len(head_bytes), len(marks))
+    header = _HEADER.pack(
+        _FORMAT,
+        _NONE if handoff.wake is None else handoff.wake,
+        _NONE if handoff.stream_wake is None else handoff.stream_wake,
+        _NONE if handoff.seen is None else handoff.seen,
+        _NONE if handoff.closed_seen is None else handoff.closed_seen,
+        len(head_bytes),
+        len(marks),
+    )
     return b"".join((header, head_bytes, marks, handoff.packed))
 
 
 def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
     """A handoff back from its record; heads are interned by `book`, so the million handoffs
     of a partition share one Head per route."""
-    version, wake, head_len, marks_len = _HEADER.unpack_from(value)
-    if version != _FORMAT:
-        raise ValueError(f"unknown sla changelog record format {version}")
-    offset = _HEADER.size
+    version = value[0]
     handoff = Handoff(handoff_id)
+    if version == _FORMAT:
+        _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER.unpack_from(value)
+        offset = _HEADER.size
+        handoff.stream_wake = None if stream_wake == _NONE else stream_wake
+        handoff.seen = None if seen == _NONE else book.time(seen)
+        handoff.closed_seen = None if closed_seen == _NONE else book.time(closed_seen)
+    elif version == 1:
+        _, wake, head_len, marks_len = _HEADER_V1.unpack_from(value)
+        offset = _HEADER_V1.size
+    else:
+        raise ValueError(f"unknown sla changelog record format {version}")
     if head_len:
         kind, frm, to, std, case_id, priority, due = (
             value[offset : offset + head_len].decode().split(_SEP)
@@ -128,7 +153,7 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
         }
     offset += marks_len
     handoff.restore(value[offset:])
-    handoff.wake = None if wake == _NO_WAKE else wake
+    handoff.wake = None if wake == _NONE else wake
     return handoff
 
 
@@ -141,8 +166,10 @@ def load(book: Book, records: Iterable[Record]) -> int:
         key = record.key or b""
         value = record.value
         try:
-            if is_standard(key):
-                if value is not None:
+            if key.startswith(b"#"):
+                if key == STREAM_KEY and value is not None:
+                    book.advance_stream(_TIME.unpack(value)[0])
+                elif is_standard(key) and value is not None:
                     std_key, standard = decode_standard(key, value)
                     book.learn(standard, std_key)
                 continue

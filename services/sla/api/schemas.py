@@ -38,7 +38,7 @@ class ClockOut(BaseModel):
     warnings_passed: list[int] = Field(description="warning thresholds (%) already crossed")
 
     @classmethod
-    def of(cls, clock: ClockView, now: int) -> ClockOut:
+    def of(cls, clock: ClockView, warnings: tuple[int, ...]) -> ClockOut:
         return cls(
             clock=clock.name,
             cycle=clock.cycle,
@@ -55,7 +55,7 @@ class ClockOut(BaseModel):
             paused_business_seconds=clock.paused_business / US,
             remaining_business_seconds=clock.remaining_business / US,
             used_ratio=round(clock.elapsed_business / clock.target, 4) if clock.target else 0.0,
-            warnings_passed=warnings_passed(clock, now),
+            warnings_passed=warnings_passed(clock, warnings),
         )
 
 
@@ -221,7 +221,7 @@ def handoff_out(held: Held) -> HandoffOut:
         standard=StandardOut.of(held.standard),
         breached=breached_by_cycle.get(last, False),
         ever_breached=any(breached_by_cycle.values()),
-        clocks=[ClockOut.of(c, ev.now) for c in ev.clocks],
+        clocks=[ClockOut.of(c, held.standard.warnings) for c in ev.clocks],
         cycles=cycles,
         history=[EventOut.of(f) for f in handoff.facts],
         as_of=from_us(ev.now),

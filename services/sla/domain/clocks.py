@@ -25,6 +25,12 @@ Rules, each traceable to SPEC section 3:
 - Delivery clock: an `expected` handoff is due at `due_at` (or after the standard's delivery
   target); the first `submitted` is its milestone.
 - A milestone exactly at the deadline is met; a clock is missed once now is past its deadline.
+
+"Now" is a `Horizon`: what sla learned in advance is decided by the wall clock (a deadline
+passes the moment it passes), what was already history when sla learned of it -- a backfill, a
+replayed log, an event that arrives late -- is decided by the partition's stream time (the
+latest event time seen), so a clock whose settling event comes later in the same history is
+decided once, as it happened, instead of missed at arrival and retracted a moment later.
 """
 
 from __future__ import annotations
@@ -40,6 +46,36 @@ from sla.domain.facts import Fact, FactType
 
 US = 1_000_000
 Pause = tuple[int, int | None]
+EARLIEST = -(1 << 62)
+"""Before any instant: a handoff learned of at EARLIEST has every deadline decided live."""
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """Which instants count as passed when deciding a clock.
+
+    An instant at or before `now` is passed if sla learned of the handoff before it (`learned`,
+    wall clock: a live deadline) or if the partition's stream time has reached it (`stream`:
+    history decided in event-time order). `truth(now)` passes everything up to now: what a
+    reader asking "is it late?" wants.
+    """
+
+    now: int
+    stream: int
+    learned: int = EARLIEST
+
+    @classmethod
+    def truth(cls, now: int) -> Horizon:
+        """Every instant up to now is passed."""
+        return cls(now, now)
+
+    def passed(self, instant: int) -> bool:
+        """True once `instant` counts as reached."""
+        return instant <= self.now and (instant >= self.learned or instant <= self.stream)
+
+    def live(self, instant: int) -> bool:
+        """True for an instant sla learned of in advance (decided by the wall clock)."""
+        return instant >= self.learned
 
 
 @dataclass(slots=True)
@@ -64,7 +100,8 @@ class ClockView:
     elapsed_wall: int
     paused_business: int
     thresholds: tuple[tuple[int, int | None], ...]
-    """(percent, instant the percentage of the target is used up) per warning threshold."""
+    """(percent, instant the percentage of the target is used up) per warning threshold, for a
+    running clock (empty once it stopped: what it reached is `elapsed_business`)."""
     outcome: Outcome | None
 
     @property
@@ -80,6 +117,11 @@ class ClockView:
     def running(self) -> bool:
         """True while neither the milestone nor a stop without it has happened."""
         return self.stop is None and self.void_at is None
+
+    def reached(self, percent: int) -> bool:
+        """Whether the business time used reached `percent` of the target (by now while the
+        clock runs, by its stop once it stopped)."""
+        return self.elapsed_business >= self.target * percent // 100
 
     @property
     def remaining_business(self) -> int:
@@ -109,6 +151,7 @@ class Evaluation:
     """Everything about a handoff's clocks as of `now`."""
 
     now: int
+    horizon: Horizon
     state: HandoffState
     priority: Priority
     cycles: list[CycleView]
@@ -118,17 +161,17 @@ class Evaluation:
 
 
 def ideal_outcome(
-    deadline: int | None, stop: int | None, end: int | None, now: int
+    deadline: int | None, stop: int | None, end: int | None, horizon: Horizon
 ) -> Outcome | None:
-    """The outcome true as of `now`: met if the milestone came by the deadline; missed once
-    now is past the deadline and the clock did not stop (milestone or not) before it."""
+    """The outcome true as of the horizon: met if the milestone came by the deadline; missed
+    if the clock stopped after it (milestone or not), or runs and the horizon passed it."""
     if deadline is None:
         return None
     if stop is not None and stop <= deadline:
         return Outcome.MET
-    if now > deadline and (end is None or end > deadline):
-        return Outcome.MISSED
-    return None
+    if end is not None:
+        return Outcome.MISSED if end > deadline else None
+    return Outcome.MISSED if horizon.passed(deadline + 1) else None
 
 
 def _priority_at(
@@ -233,18 +276,20 @@ def _clock(
     void_at: int | None,
     pauses: Sequence[Pause],
     warnings: Sequence[int],
-    now: int,
+    horizon: Horizon,
 ) -> ClockView:
     end = stop if stop is not None else void_at
     window = clock_window(pauses, end)
     deadline = deadline_with_pauses(calendar, cycle.start, target, window)
-    upto = end if end is not None else max(now, cycle.start)
+    upto = end if end is not None else max(horizon.now, cycle.start)
     business, paused = business_between(calendar, cycle.start, upto, window)
     paused_now = end is None and bool(window) and window[-1][1] is None
-    thresholds = tuple(
-        (pct, deadline_with_pauses(calendar, cycle.start, target * pct // 100, window))
-        for pct in warnings
-    )
+    thresholds: tuple[tuple[int, int | None], ...] = ()
+    if end is None:
+        thresholds = tuple(
+            (pct, deadline_with_pauses(calendar, cycle.start, target * pct // 100, window))
+            for pct in warnings
+        )
     return ClockView(
         name=name,
         cycle_key=cycle.key,
@@ -260,7 +305,7 @@ def _clock(
         elapsed_wall=max(upto - cycle.start, 0),
         paused_business=paused,
         thresholds=thresholds,
-        outcome=ideal_outcome(deadline, stop, end, now),
+        outcome=ideal_outcome(deadline, stop, end, horizon),
     )
 
 
@@ -272,8 +317,12 @@ def evaluate(
     calendar: BusinessCalendar,
     due: int | None,
     now: int,
+    horizon: Horizon | None = None,
 ) -> Evaluation:
-    """The clocks of a handoff as of `now`, from its facts sorted by (time, rank, id)."""
+    """The clocks of a handoff as of `now`, from its facts sorted by (time, rank, id); the
+    outcomes as of `horizon` (default: everything up to now counts as passed)."""
+    if horizon is None:
+        horizon = Horizon.truth(now)
     cycles: list[CycleView] = []
     current: CycleView | None = None
     first_response: dict[str, int] = {}
@@ -362,13 +411,13 @@ def evaluate(
                     void_at=clock_void,
                     pauses=cycle.pauses,
                     warnings=warnings,
-                    now=now,
+                    horizon=horizon,
                 )
             )
 
     if expected is not None:
         delivery = _delivery_clock(
-            expected, delivered_at, cancelled_at, due, standard, calendar, priority, now
+            expected, delivered_at, cancelled_at, due, standard, calendar, priority, horizon
         )
         if delivery is not None:
             clocks.insert(0, delivery)
@@ -379,6 +428,7 @@ def evaluate(
         closed_at = cycles[-1].end
     return Evaluation(
         now=now,
+        horizon=horizon,
         state=state,
         priority=_priority_at(priority, changes, None),
         cycles=cycles,
@@ -395,7 +445,7 @@ def _delivery_clock(
     standard: ServiceStandardV1,
     calendar: BusinessCalendar,
     priority: Priority,
-    now: int,
+    horizon: Horizon,
 ) -> ClockView | None:
     start = expected.at
     if due is not None:
@@ -411,10 +461,12 @@ def _delivery_clock(
     if cancelled_at is not None and (stop is None or cancelled_at < stop):
         stop, void_at = None, cancelled_at
     end = stop if stop is not None else void_at
-    upto = end if end is not None else max(now, start)
-    thresholds = tuple(
-        (pct, calendar.add_us(start, target * pct // 100)) for pct in standard.warnings
-    )
+    upto = end if end is not None else max(horizon.now, start)
+    thresholds: tuple[tuple[int, int | None], ...] = ()
+    if end is None:
+        thresholds = tuple(
+            (pct, calendar.add_us(start, target * pct // 100)) for pct in standard.warnings
+        )
     return ClockView(
         name=ClockName.DELIVERY,
         cycle_key=expected.event_id,
@@ -430,7 +482,7 @@ def _delivery_clock(
         elapsed_wall=max(upto - start, 0),
         paused_business=0,
         thresholds=thresholds,
-        outcome=ideal_outcome(deadline, stop, end, now),
+        outcome=ideal_outcome(deadline, stop, end, horizon),
     )
 
 

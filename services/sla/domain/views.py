@@ -16,15 +16,10 @@ def optional_time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
-def warnings_passed(clock: ClockView, now: int) -> list[int]:
+def warnings_passed(clock: ClockView, warnings: tuple[int, ...]) -> list[int]:
     """The warning thresholds (%) a clock's used time reached: by now while it runs, by the
     moment it stopped once it has (a clock met at 9 % of its target reached none)."""
-    until = now
-    if not clock.running:
-        end = clock.stop if clock.stop is not None else clock.void_at
-        assert end is not None
-        until = min(now, end)
-    return [pct for pct, at in clock.thresholds if at is not None and at <= until]
+    return [pct for pct in warnings if clock.reached(pct)]
 
 
 def listed_clock(evaluation: Evaluation, view: str, now: int) -> ClockView | None:
