@@ -49,7 +49,7 @@ from shared.events import (  # noqa: E402
 )
 from shared.kafka import client_options, ensure_topics  # noqa: E402
 from shared.topics import Stream  # noqa: E402
-from support import Broker, ServiceProcess, fresh_settings, service_env  # noqa: E402
+from support import Broker, ServiceProcess, fresh_settings, read_all, service_env  # noqa: E402
 
 DATASETS = [
     Path(p)
@@ -160,24 +160,7 @@ async def committed_progress(kafka, group: str, ends: dict[TopicPartition, int])
 
 
 async def count_decisions(kafka) -> int:  # type: ignore[no-untyped-def]
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, isolation_level="read_committed", **client_options(kafka)
-    )
-    await consumer.start()
-    try:
-        topic = kafka.topics.name(Stream.DECISIONS)
-        tps = [TopicPartition(topic, p) for p in range(kafka.partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        count = 0
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
-                count += len(batch.get(tp, ()))
-        return count
-    finally:
-        await consumer.stop()
+    return len(await read_all(kafka, kafka.topics.name(Stream.DECISIONS)))
 
 
 def transaction_stats(text: str) -> tuple[float, float]:

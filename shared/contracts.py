@@ -58,6 +58,8 @@ class ClockName(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # already normalised (the common case on the hot paths)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
     return value.astimezone(UTC)
@@ -85,21 +87,7 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
             raise ValueError(_TOO_LONG)
         value = timedelta(seconds=text)
     elif isinstance(text, str):
-        raw = text.strip().lower().replace(" ", "")
-        match = _DURATION_RE.match(raw)
-        if not raw or match is None or not any(match.groups()):
-            hint = ""
-            if raw[-1:] in {"d", "w"}:
-                hint = (
-                    " (days and weeks are ambiguous on a business calendar: write hours, e.g. '8h')"
-                )
-            raise ValueError(
-                f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}"
-            )
-        h, m, s = (int(g) if g else 0 for g in match.groups())
-        if h * 3600 + m * 60 + s > MAX_DURATION.total_seconds():
-            raise ValueError(_TOO_LONG)
-        value = timedelta(hours=h, minutes=m, seconds=s)
+        value = _parse_duration_text(text)
     else:
         raise ValueError(f"invalid duration {text!r}")
     if value < timedelta(0):
@@ -107,6 +95,23 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if value > MAX_DURATION:
         raise ValueError(_TOO_LONG)
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_duration_text(text: str) -> timedelta:
+    """The text form of parse_duration, cached: every routed event that opens a handoff
+    carries its standard's eight targets, and there are few distinct ones."""
+    raw = text.strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(raw)
+    if not raw or match is None or not any(match.groups()):
+        hint = ""
+        if raw[-1:] in {"d", "w"}:
+            hint = " (days and weeks are ambiguous on a business calendar: write hours, e.g. '8h')"
+        raise ValueError(f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}")
+    h, m, s = (int(g) if g else 0 for g in match.groups())
+    if h * 3600 + m * 60 + s > MAX_DURATION.total_seconds():
+        raise ValueError(_TOO_LONG)
+    return timedelta(hours=h, minutes=m, seconds=s)
 
 
 def format_duration(value: timedelta) -> str:
@@ -208,6 +213,22 @@ class HolidaysV1(Frozen):
         return self
 
 
+@functools.lru_cache(maxsize=1024)
+def _check_hours(hours: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Raise ValueError for weekdays given twice or overlapping intervals (cached: every event
+    that opens a handoff carries its calendar)."""
+    seen: dict[str, str] = {}
+    for key, intervals in hours:
+        for day in _expand_weekdays(key):
+            if day in seen:
+                raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
+            seen[day] = key
+        parsed = sorted((parse_interval(i) for i in intervals), key=_interval_order)
+        for (_, end), (start, _) in itertools.pairwise(parsed):
+            if end is None or start < end:
+                raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
+
+
 class CalendarV1(Frozen):
     """A business calendar: a timezone, working intervals per weekday, holidays; or 24x7."""
 
@@ -234,16 +255,7 @@ class CalendarV1(Frozen):
     @field_validator("hours")
     @classmethod
     def _valid_hours(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        seen: dict[str, str] = {}
-        for key, intervals in value.items():
-            for day in _expand_weekdays(key):
-                if day in seen:
-                    raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
-                seen[day] = key
-            parsed = sorted((parse_interval(i) for i in intervals), key=_interval_order)
-            for (_, end), (start, _) in itertools.pairwise(parsed):
-                if end is None or start < end:
-                    raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
+        _check_hours(tuple(value.items()))
         return value
 
     @model_validator(mode="after")

@@ -124,10 +124,12 @@ class SlaPartition:
         if written.stream_time is not None:
             key, value = changelog.stream_record(written.stream_time)
             outputs.append(Output(self._changelog, key, value, partition=p))
+        # Keyed by handoff like the input: same partition number, so a handoff's input,
+        # decisions, status and changelog all live in partition p.
         for event in written.decisions:
-            outputs.append(Output(self._decisions, event.key, event.value, event.headers))
+            outputs.append(Output(self._decisions, event.key, event.value, event.headers, p))
         for key, row in written.status:
-            outputs.append(Output(self._status, key, row))
+            outputs.append(Output(self._status, key, row, partition=p))
         for handoff_id, handoff in written.changed:
             record = None if handoff is None else changelog.encode(handoff)
             outputs.append(Output(self._changelog, handoff_id.encode(), record, partition=p))
@@ -142,7 +144,7 @@ class SlaPartition:
     def _dead_letter(self, record: Record, code: str, reason: str) -> Output:
         log.warning("dead-lettering %s@%d: %s", record.topic, record.offset, reason)
         headers = failure_headers(record, self._group, code, reason)
-        return Output(self._dlq, record.key or b"", record.value, headers)
+        return Output(self._dlq, record.key or b"", record.value, headers, partition=0)
 
 
 class SlaConsumer:

@@ -337,8 +337,8 @@ def decision_event(
         event_id=derived_id(*decision.id_parts(handoff.handoff_id)),
         key=handoff.handoff_id,
         producer=PRODUCER,
-        occurred_at=from_us(decision.at),
-        recorded_at=from_us(now),
+        occurred_at=decision.at,
+        recorded_at=now,
         correlation_id=handoff.case_id,
         causation_id=cause,
     )

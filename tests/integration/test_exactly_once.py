@@ -39,7 +39,7 @@ class Counting:
             key = r.key or b""
             self.counts[key] = self.counts.get(key, 0) + 1
             value = str(self.counts[key]).encode()
-            outputs.append(Output(self._out, key, value))
+            outputs.append(Output(self._out, key, value, partition=self.partition))
             outputs.append(Output(self._changelog, key, value, partition=self.partition))
         return Transaction(outputs)
 

@@ -7,6 +7,7 @@ family (deadline -> missed decision committed), labelled by the decisions topic 
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
@@ -89,14 +90,14 @@ class SlaTelemetry:
         processed: Iterable[tuple[str, str, str]],
     ) -> None:
         """What one committed transaction decided and processed."""
-        for kind in decision_types:
-            self.decisions.labels(kind).inc()
+        for kind, count in Tally(decision_types).items():
+            self.decisions.labels(kind).inc(count)
         now = to_us(committed_at)
         delay = self.breach_delay.labels(self._decisions_topic, str(partition))
         for deadline in missed_deadlines:
             delay.observe(max(now - deadline, 0) / US)
-        for topic, event_type, result in processed:
-            self.processed.inc(topic, event_type, result)
+        for (topic, event_type, result), count in Tally(processed).items():
+            self.processed.counter.labels(topic, event_type, result).inc(count)
 
 
 class HeldCollector(Collector):

@@ -24,6 +24,9 @@ from sla.domain.handoff import Decision, Handoff, Head, Opening
 
 NEVER = -(1 << 62)
 """Stream time before the first event."""
+_UNPACKED = 20_000
+"""Handoffs whose unpacked facts are kept between evaluations (a bound, not a cache policy:
+the lot is dropped when full)."""
 
 
 def standard_key(standard: ServiceStandardV1) -> str:
@@ -79,6 +82,7 @@ class Book:
         self._retention = retention_us
         self._orphan_retention = orphan_retention_us
         self._times: dict[int, int] = {}
+        self._unpacked: dict[str, tuple[bytes, list[Fact]]] = {}
         self.uncomputable: list[tuple[str, str]] = []
         """(handoff id, why) of wake-ups whose clocks could not be computed (taken by the
         caller to log and count)."""
@@ -162,7 +166,7 @@ class Book:
         if head is None:
             return None
         return evaluate(
-            handoff.facts,
+            self._facts_of(handoff),
             priority=handoff.priority,
             standard=self.standards[head.standard_key],
             calendar=self._calendars[head.standard_key],
@@ -170,6 +174,19 @@ class Book:
             now=now,
             horizon=horizon,
         )
+
+    def _facts_of(self, handoff: Handoff) -> list[Fact]:
+        """A handoff's facts, unpacked once per change: it is evaluated at each of its events
+        and each of its wake-ups, its facts change only with its events."""
+        packed = handoff.packed
+        cached = self._unpacked.get(handoff.handoff_id)
+        if cached is not None and cached[0] is packed:
+            return cached[1]
+        facts = handoff.facts
+        if len(self._unpacked) >= _UNPACKED:
+            self._unpacked.clear()
+        self._unpacked[handoff.handoff_id] = (packed, facts)
+        return facts
 
     def held(self, handoff: Handoff, now: int) -> Held | None:
         """The handoff with its clocks and standard (None until its opening event arrived)."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from shared.calendar import BusinessCalendar
 from shared.contracts import ClockName, Priority, ServiceStandardV1
@@ -96,13 +97,35 @@ class ClockView:
     void_at: int | None
     """When the clock stopped without its milestone (cycle rejected, handoff cancelled)."""
     paused_now: bool
-    elapsed_business: int
     elapsed_wall: int
-    paused_business: int
     thresholds: tuple[tuple[int, int | None], ...]
     """(percent, instant the percentage of the target is used up) per warning threshold, for a
     running clock (empty once it stopped: what it reached is `elapsed_business`)."""
     outcome: Outcome | None
+    calendar: BusinessCalendar | None = None
+    window: Sequence[Pause] = ()
+    upto: int = 0
+    measured: tuple[int, int] | None = None
+    """(business, paused) time from start to `upto`, measured on first use: deciding needs
+    it only for clocks that stopped, reading for every clock."""
+
+    @property
+    def elapsed_business(self) -> int:
+        """Business time used, pauses excluded (until now, or until the clock stopped)."""
+        return self._measure()[0]
+
+    @property
+    def paused_business(self) -> int:
+        """Business time spent paused within the clock's window."""
+        return self._measure()[1]
+
+    def _measure(self) -> tuple[int, int]:
+        if self.measured is None:
+            if self.calendar is None:
+                self.measured = (0, 0)
+            else:
+                self.measured = business_between(self.calendar, self.start, self.upto, self.window)
+        return self.measured
 
     @property
     def stage(self) -> ClockStage:
@@ -208,6 +231,15 @@ def deadline_with_pauses(
     return calendar.add_us(t, remaining)
 
 
+@lru_cache(maxsize=1 << 16)
+def _deadline(
+    calendar: BusinessCalendar, start: int, target: int, pauses: tuple[Pause, ...]
+) -> int | None:
+    """deadline_with_pauses, remembered: a handoff is evaluated at each of its events and at
+    each of its wake-ups, and its instants only move when its facts do."""
+    return deadline_with_pauses(calendar, start, target, pauses)
+
+
 def business_between(
     calendar: BusinessCalendar, start: int, end: int, pauses: Sequence[Pause]
 ) -> tuple[int, int]:
@@ -223,13 +255,15 @@ def business_between(
     return total - paused, paused
 
 
-def clock_window(pauses: Sequence[Pause], end: int | None) -> list[Pause]:
+def clock_window(pauses: Sequence[Pause], end: int | None) -> tuple[Pause, ...]:
     """The pauses that matter to a clock that stopped at `end` (None: still running): those
     that began before it stopped, each counted only until then -- a milestone reached during
     a pause (a response while waiting on the supplier) decides the clock at that moment."""
+    if not pauses:
+        return ()
     if end is None:
-        return list(pauses)
-    return [(p0, end if p1 is None or p1 > end else p1) for p0, p1 in pauses if p0 < end]
+        return tuple(pauses)
+    return tuple((p0, end if p1 is None or p1 > end else p1) for p0, p1 in pauses if p0 < end)
 
 
 def clock_priority(
@@ -254,7 +288,7 @@ def clock_priority(
         target = standard.target(priority, name)
         if target is not None:
             window = clock_window(pauses, until)
-            deadline = deadline_with_pauses(calendar, start, _us(target), window)
+            deadline = _deadline(calendar, start, _us(target), window)
             if deadline is not None and at > deadline:
                 break  # already breached when re-targeted: the breach stands
         priority = value
@@ -280,15 +314,13 @@ def _clock(
 ) -> ClockView:
     end = stop if stop is not None else void_at
     window = clock_window(pauses, end)
-    deadline = deadline_with_pauses(calendar, cycle.start, target, window)
+    deadline = _deadline(calendar, cycle.start, target, window)
     upto = end if end is not None else max(horizon.now, cycle.start)
-    business, paused = business_between(calendar, cycle.start, upto, window)
     paused_now = end is None and bool(window) and window[-1][1] is None
     thresholds: tuple[tuple[int, int | None], ...] = ()
     if end is None:
         thresholds = tuple(
-            (pct, deadline_with_pauses(calendar, cycle.start, target * pct // 100, window))
-            for pct in warnings
+            (pct, _deadline(calendar, cycle.start, target * pct // 100, window)) for pct in warnings
         )
     return ClockView(
         name=name,
@@ -301,11 +333,12 @@ def _clock(
         stop=stop,
         void_at=void_at if stop is None else None,
         paused_now=paused_now,
-        elapsed_business=business,
         elapsed_wall=max(upto - cycle.start, 0),
-        paused_business=paused,
         thresholds=thresholds,
         outcome=ideal_outcome(deadline, stop, end, horizon),
+        calendar=calendar,
+        window=window,
+        upto=upto,
     )
 
 
@@ -478,11 +511,11 @@ def _delivery_clock(
         stop=stop,
         void_at=void_at,
         paused_now=False,
-        elapsed_business=calendar.elapsed_us(start, upto),
         elapsed_wall=max(upto - start, 0),
-        paused_business=0,
         thresholds=thresholds,
         outcome=ideal_outcome(deadline, stop, end, horizon),
+        calendar=calendar,
+        upto=upto,
     )
 
 

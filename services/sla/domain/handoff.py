@@ -303,9 +303,7 @@ def _retraction(key: tuple[str, ClockName], mark: Mark, now: int, reason: str) -
         stop=None,
         void_at=None,
         paused_now=False,
-        elapsed_business=0,
         elapsed_wall=0,
-        paused_business=0,
         thresholds=(),
         outcome=mark.outcome,
     )
