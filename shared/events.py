@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from shared.contracts import (
+    CalendarV1,
     ClockName,
     Frozen,
     Identifier,
@@ -181,6 +182,19 @@ class SlaStoppedV1(SlaDecisionV1):
 
 # --------------------------------------------------------------------------- status table
 
+LifecycleName = Literal[
+    "expected",
+    "submitted",
+    "accepted",
+    "completed",
+    "rejected",
+    "paused",
+    "resumed",
+    "reprioritized",
+    "cancelled",
+    "rated",
+]
+
 
 class ClockStage(StrEnum):
     RUNNING = "running"
@@ -208,10 +222,41 @@ class ClockStatusV1(Frozen):
     deadline: UtcDatetime | None
     stopped_at: UtcDatetime | None
     target_seconds: float
+    priority: Priority | None = Field(None, description="the priority the clock is judged by")
+    elapsed_business_seconds: float | None = Field(
+        None, description="business time used as of as_of (pauses excluded)"
+    )
+    elapsed_wall_seconds: float | None = None
+    paused_business_seconds: float | None = None
+    warnings_at: tuple[UtcDatetime | None, ...] = Field(
+        (), description="while running: when each warning threshold is reached (null: paused)"
+    )
+
+
+class CycleStatusV1(Frozen):
+    """One delivery of the handoff to its receiver, until completion, rejection or cancel."""
+
+    cycle: int
+    started_at: UtcDatetime
+    ended_at: UtcDatetime | None
+    ended_by: Literal["completed", "rejected", "cancelled"] | None
+
+
+class EventRecordV1(Frozen):
+    """One lifecycle event of a handoff, as its status lists it."""
+
+    type: LifecycleName
+    occurred_at: UtcDatetime
+    event_id: str
 
 
 class HandoffStatusV1(Frozen):
-    """The SLA status of a handoff: the compacted table other services materialise."""
+    """The SLA status of a handoff: the compacted table other services materialise.
+
+    The optional fields (all written by sla since they exist) make a row enough to answer every
+    status query on any instance: with the calendar, a reader brings a running clock's business
+    time from `as_of` to its own now.
+    """
 
     case_id: str
     kind: str
@@ -223,6 +268,12 @@ class HandoffStatusV1(Frozen):
     standard_version: int
     clocks: tuple[ClockStatusV1, ...]
     as_of: UtcDatetime
+    calendar: CalendarV1 | None = Field(None, description="the calendar the clocks run on")
+    objective: float | None = None
+    warnings: tuple[int, ...] | None = Field(None, description="warning thresholds, %")
+    cycles: tuple[CycleStatusV1, ...] = ()
+    history: tuple[EventRecordV1, ...] = ()
+    closed_at: UtcDatetime | None = Field(None, description="completed or cancelled at")
 
 
 # --------------------------------------------------------------------------- registry
@@ -253,19 +304,6 @@ for _type, _version in PAYLOADS:
 
 LIFECYCLE_TYPES: tuple[str, ...] = tuple(t for t, _ in PAYLOADS if t.startswith("handoff."))
 """Every lifecycle event type, in SPEC order."""
-
-LifecycleName = Literal[
-    "expected",
-    "submitted",
-    "accepted",
-    "completed",
-    "rejected",
-    "paused",
-    "resumed",
-    "reprioritized",
-    "cancelled",
-    "rated",
-]
 
 
 class UnknownEventType(ValueError):
@@ -476,8 +514,10 @@ __all__ = [
     "PAYLOADS",
     "ClockStage",
     "ClockStatusV1",
+    "CycleStatusV1",
     "EncodedEvent",
     "Envelope",
+    "EventRecordV1",
     "HandoffAcceptedV1",
     "HandoffCancelledV1",
     "HandoffCompletedV1",

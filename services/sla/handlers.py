@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from shared.calendar import CalendarError, from_us, to_us
 from shared.contracts import ServiceStandardV1
 from shared.events import (
-    ClockStatusV1,
     EncodedEvent,
     Envelope,
     HandoffOpeningV1,
@@ -345,7 +344,8 @@ def decision_event(
 
 
 def status_row(step: Step, book: Book) -> bytes | None:
-    """The status table record of a handoff (HandoffStatusV1 JSON), None once forgotten."""
+    """The status table record of a handoff (HandoffStatusV1 JSON), None once forgotten: all
+    a reader needs to answer for it -- clocks, cycles, history, its calendar."""
     handoff = step.handoff
     head = handoff.head
     evaluation = step.evaluation
@@ -363,21 +363,41 @@ def status_row(step: Step, book: Book) -> bytes | None:
             "route_id": standard.route_id,
             "standard_version": standard.version,
             "clocks": [
-                ClockStatusV1.model_validate(
-                    {
-                        "clock": c.name,
-                        "cycle": c.cycle,
-                        "stage": c.stage,
-                        "outcome": c.outcome,
-                        "started_at": from_us(c.start),
-                        "deadline": optional_time(c.deadline),
-                        "stopped_at": optional_time(c.stop if c.stop is not None else c.void_at),
-                        "target_seconds": c.target / US,
-                    }
-                )
+                {
+                    "clock": c.name,
+                    "cycle": c.cycle,
+                    "stage": c.stage,
+                    "outcome": c.outcome,
+                    "started_at": from_us(c.start),
+                    "deadline": optional_time(c.deadline),
+                    "stopped_at": optional_time(c.stop if c.stop is not None else c.void_at),
+                    "target_seconds": c.target / US,
+                    "priority": c.priority,
+                    "elapsed_business_seconds": c.elapsed_business / US,
+                    "elapsed_wall_seconds": c.elapsed_wall / US,
+                    "paused_business_seconds": c.paused_business / US,
+                    "warnings_at": [optional_time(at) for _, at in c.thresholds],
+                }
                 for c in evaluation.clocks
             ],
             "as_of": from_us(evaluation.now),
+            "calendar": standard.calendar,
+            "objective": standard.objective,
+            "warnings": standard.warnings,
+            "cycles": [
+                {
+                    "cycle": c.number,
+                    "started_at": from_us(c.start),
+                    "ended_at": optional_time(c.end),
+                    "ended_by": None if c.ended_by is None else c.ended_by.name.lower(),
+                }
+                for c in evaluation.cycles
+            ],
+            "history": [
+                {"type": f.type.name.lower(), "occurred_at": from_us(f.at), "event_id": f.event_id}
+                for f in book.facts_of(handoff)
+            ],
+            "closed_at": optional_time(evaluation.closed_at),
         }
     )
     return row.__pydantic_serializer__.to_json(row, by_alias=True)

@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from shared.clock import Clock, SystemClock
 from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
+from shared.kafka import TableReader
 from shared.topics import Stream
+from sla.adapters.status_table import StatusTable
 from sla.adapters.telemetry import HeldCollector, SlaTelemetry
 from sla.api import routes
 from sla.consumer import SlaConsumer
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         max_records=settings.max_records,
     )
     registry.register(HeldCollector(lambda: {p: len(b) for p, b in consumer.books().items()}))
+    # Every instance reads the whole status table: any instance answers any query.
+    table = StatusTable()
+    reader = TableReader(settings.kafka, [settings.kafka.topics.name(Stream.STATUS)], table.put)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,9 +56,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # beside a large long-lived state: collect the young generation less often (measured:
         # a third more events/s replaying history), the state is rarely scanned anyway.
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+        await reader.start()
         await consumer.start()
         yield
         await consumer.stop()
+        await reader.stop()
 
     app = FastAPI(
         title="Baton sla",
@@ -64,7 +71,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     app.state.consumer = consumer
-    app.state.queries = SlaQueries(consumer.books, clock)
-    install_common(app, registry, checks=lambda: {"kafka": consumer.ready})
+    app.state.queries = SlaQueries(table, clock)
+    install_common(
+        app, registry, checks=lambda: {"kafka": consumer.ready, "status_table": reader.ready}
+    )
     app.include_router(routes.router)
     return app

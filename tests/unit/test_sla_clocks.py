@@ -360,24 +360,37 @@ def test_a_response_while_paused_after_the_target_was_used_up_is_missed_at_once(
     assert run.clock(RESPONSE).deadline == at(60)
 
 
-def test_warnings_passed_on_a_stopped_clock_are_judged_at_the_stop() -> None:
-    from sla.domain.views import warnings_passed
+def status(run: Run, name: ClockName, read_at: float | None = None):  # type: ignore[no-untyped-def]
+    """A clock as the API shows it: the handoff's status row written now, read at `read_at`
+    (minutes; default now)."""
+    from shared.events import HandoffStatusV1
+    from sla.domain.status import status_now
+    from sla.handlers import status_row
 
+    step = run.book.step(run.book.handoffs[run.handoff_id], run.now)
+    row = HandoffStatusV1.model_validate_json(status_row(step, run.book) or b"")
+    now = run.now if read_at is None else at(read_at)
+    return next(c for c in status_now(row, now, None).clocks if c.status.clock is name)
+
+
+def test_warnings_passed_on_a_stopped_clock_are_judged_at_the_stop() -> None:
     run = Run()
     run.send(Ev("submitted", 0, "s"), Ev("accepted", 5, "a"))  # met at 8 % of its 1h target
     run.advance(500)
-    assert warnings_passed(run.clock(RESPONSE), run.std.warnings) == []
+    assert status(run, RESPONSE).warnings_passed(run.std.warnings) == []
     run.send(Ev("completed", 200, "c"))  # 200 of 240 minutes: past 50 % and 75 %
-    assert warnings_passed(run.clock(RESOLUTION), run.std.warnings) == [50, 75]
+    assert status(run, RESOLUTION).warnings_passed(run.std.warnings) == [50, 75]
 
 
 def test_warnings_passed_on_a_running_clock_are_judged_now() -> None:
-    from sla.domain.views import warnings_passed
-
     run = Run()
     run.send(Ev("submitted", 0, "s"))
     run.advance(35)
-    assert warnings_passed(run.clock(RESPONSE), run.std.warnings) == [50]
+    assert status(run, RESPONSE).warnings_passed(run.std.warnings) == [50]
+    later = status(run, RESPONSE, read_at=50)  # the row of minute 35, read at minute 50
+    assert later.warnings_passed(run.std.warnings) == [50, 75]
+    assert later.elapsed_business == 50 * 60 * US and later.outcome is None
+    assert status(run, RESPONSE, read_at=61).outcome is Outcome.MISSED
 
 
 def test_a_priority_downgrade_after_the_breach_keeps_the_breach_on_record() -> None:

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from shared.calendar import to_us
 from shared.contracts import Priority
-from shared.http import NotFound
+from shared.events import Outcome
+from shared.http import FieldError, NotFound, ProblemError
 from sla.api.schemas import (
     CaseOut,
-    EventOut,
+    ClosedList,
+    ClosedSummary,
     HandoffList,
     HandoffOut,
     HandoffSummary,
-    PendingOut,
     View,
     case_out,
     handoff_out,
 )
-from sla.queries import Filters, Pending, SlaQueries
+from sla.queries import BadCursor, Filters, SlaQueries
 
 router = APIRouter(prefix="/v1", tags=["sla"])
+
+
+class InvalidQuery(ProblemError):
+    """422: a query parameter is well-formed but unusable."""
+
+    status = 422
+    title = "Invalid query"
 
 
 def _queries(request: Request) -> SlaQueries:
@@ -29,21 +39,17 @@ def _queries(request: Request) -> SlaQueries:
     return queries
 
 
-def _not_here(queries: SlaQueries, what: str) -> NotFound:
-    held = queries.partitions()
-    return NotFound(f"{what} is not known to this sla instance (it holds partitions {held})")
-
-
-@router.get("/handoffs/{handoff_id}", response_model=HandoffOut | PendingOut)
-async def get_handoff(handoff_id: str, request: Request) -> HandoffOut | PendingOut:
-    """A handoff with every clock of every cycle, and its event history."""
-    queries = _queries(request)
-    found = queries.handoff(handoff_id)
+@router.get("/handoffs/{handoff_id}", response_model=HandoffOut)
+async def get_handoff(handoff_id: str, request: Request) -> HandoffOut:
+    """A handoff with every clock of every cycle, and its event history (any sla instance
+    answers for any handoff)."""
+    found = _queries(request).handoff(handoff_id)
     if found is None:
-        raise _not_here(queries, f"handoff {handoff_id!r}")
-    if isinstance(found, Pending):
-        return PendingOut(handoff_id=handoff_id, history=[EventOut.of(f) for f in found.facts])
-    return handoff_out(found)
+        raise NotFound(
+            f"handoff {handoff_id!r} is not known to sla (not yet opened, or forgotten after "
+            "its retention)"
+        )
+    return handoff_out(handoff_id, found)
 
 
 @router.get("/handoffs", response_model=HandoffList)
@@ -65,8 +71,50 @@ async def list_handoffs(
         view=view,
         count=count,
         truncated=count > limit,
-        items=[HandoffSummary.of(i.held, i.clock, now) for i in items],
+        items=[HandoffSummary.of(i, now) for i in items],
     )
+
+
+@router.get("/closed", response_model=ClosedList)
+async def list_closed(
+    request: Request,
+    from_process: Annotated[str | None, Query(alias="from")] = None,
+    to_process: Annotated[str | None, Query(alias="to")] = None,
+    kind: str | None = None,
+    priority: Priority | None = None,
+    since: Annotated[datetime | None, Query(description="closed at or after")] = None,
+    until: Annotated[datetime | None, Query(description="closed before")] = None,
+    outcome: Annotated[
+        Outcome | None, Query(description="missed: some clock missed its target; met: none")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ClosedList:
+    """Completed and cancelled handoffs (while sla keeps them), latest first, a page at a time:
+    by pair, period and outcome."""
+    bounds = {}
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:
+            if value.tzinfo is None:
+                raise InvalidQuery(
+                    "invalid period",
+                    [FieldError(field=name, reason="give a UTC offset, e.g. 2026-11-21T00:00Z")],
+                )
+            bounds[name] = to_us(value)
+    try:
+        items, after = _queries(request).closed(
+            Filters(from_process, to_process, kind, priority),
+            since=bounds.get("since"),
+            until=bounds.get("until"),
+            outcome=outcome,
+            cursor=cursor,
+            limit=limit,
+        )
+    except BadCursor as exc:
+        raise InvalidQuery(
+            "invalid cursor", [FieldError(field="cursor", reason=str(exc))]
+        ) from None
+    return ClosedList(items=[ClosedSummary.of(i) for i in items], next=after)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
@@ -75,7 +123,7 @@ async def get_case(case_id: str, request: Request) -> CaseOut:
     queries = _queries(request)
     found = queries.case(case_id)
     if found is None:
-        raise _not_here(queries, f"case {case_id!r}")
-    view, helds = found
-    handoffs = [handoff_out(helds[i.handoff_id]) for i in view.handoffs]
+        raise NotFound(f"case {case_id!r} is not known to sla")
+    view, statuses = found
+    handoffs = [handoff_out(i.handoff_id, statuses[i.handoff_id]) for i in view.handoffs]
     return case_out(view, queries.now(), handoffs)

@@ -166,7 +166,7 @@ class Book:
         if head is None:
             return None
         return evaluate(
-            self._facts_of(handoff),
+            self.facts_of(handoff),
             priority=handoff.priority,
             standard=self.standards[head.standard_key],
             calendar=self._calendars[head.standard_key],
@@ -175,7 +175,7 @@ class Book:
             horizon=horizon,
         )
 
-    def _facts_of(self, handoff: Handoff) -> list[Fact]:
+    def facts_of(self, handoff: Handoff) -> list[Fact]:
         """A handoff's facts, unpacked once per change: it is evaluated at each of its events
         and each of its wake-ups, its facts change only with its events."""
         packed = handoff.packed
