@@ -49,7 +49,7 @@ from shared.events import (  # noqa: E402
 )
 from shared.kafka import client_options, ensure_topics  # noqa: E402
 from shared.topics import Stream  # noqa: E402
-from support import Broker, ServiceProcess, fresh_settings, read_all, service_env  # noqa: E402
+from support import ServiceProcess, bench_broker, fresh_settings, read_all, service_env  # noqa: E402
 
 DATASETS = [
     Path(p)
@@ -178,14 +178,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N events")
     args = parser.parse_args()
-    bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
-    broker = None
-    if bootstrap is None:
-        broker = Broker(19492, "bench")
-        broker.clean()
-        broker.start()
-        bootstrap = broker.bootstrap
-    try:
+    with bench_broker() as bootstrap:
         started = time.perf_counter()
         events = handoffs(LOG)[: args.limit]
         teams = {e.route.to_process for e in events if e.route} | {
@@ -237,9 +230,6 @@ async def main() -> None:
             f"  floor, bare consume -> transactional produce of the same records: "
             f"{floor:,.0f} records/s; sla = {r.ratio:.2f} x floor"
         )
-    finally:
-        if broker is not None:
-            broker.clean()
 
 
 if __name__ == "__main__":

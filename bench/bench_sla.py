@@ -46,7 +46,8 @@ from sla.consumer import SlaConsumer  # noqa: E402
 from sla.domain.book import Book, Incoming, standard_key  # noqa: E402
 from sla.domain.facts import Fact, FactType  # noqa: E402
 from sla.domain.handoff import Head, Opening  # noqa: E402
-from support import Broker, fresh_settings, wait_for  # noqa: E402
+from sla.main import GC_YOUNG  # noqa: E402
+from support import bench_broker, fresh_settings, wait_for  # noqa: E402
 
 US = 1_000_000
 
@@ -372,14 +373,8 @@ def main() -> None:
     if args.what == "memory":
         bench_memory(args.n or 1_000_000)
         return
-    bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
-    broker = None
-    if bootstrap is None:
-        broker = Broker(19492, "bench")
-        broker.clean()
-        broker.start()
-        bootstrap = broker.bootstrap
-    try:
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])  # as sla.main runs the service
+    with bench_broker() as bootstrap:
         if args.what in ("all",):
             bench_memory(args.n or 1_000_000)
         if args.what in ("rebuild", "all"):
@@ -388,9 +383,6 @@ def main() -> None:
             asyncio.run(bench_throughput(bootstrap, (args.n or 10_000)))
         if args.what in ("breach", "all"):
             asyncio.run(bench_breach(bootstrap, args.n or 5_000, load_rate=500))
-    finally:
-        if broker is not None:
-            broker.clean()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
 from shared.exactly_once import Record
 from sla.domain.book import Book
-from sla.domain.handoff import Handoff, Mark
+from sla.domain.handoff import Handoff, Head, Mark
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +117,28 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
     """A handoff back from its record; heads are interned by `book`, so the million handoffs
     of a partition share one Head per route."""
     version = value[0]
-    handoff = Handoff(handoff_id)
+    stream_wake = seen = closed_seen = _NONE
     if version == _FORMAT:
         _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER.unpack_from(value)
         offset = _HEADER.size
-        handoff.stream_wake = None if stream_wake == _NONE else stream_wake
-        handoff.seen = None if seen == _NONE else book.time(seen)
-        handoff.closed_seen = None if closed_seen == _NONE else book.time(closed_seen)
     elif version == 1:
         _, wake, head_len, marks_len = _HEADER_V1.unpack_from(value)
         offset = _HEADER_V1.size
     else:
         raise ValueError(f"unknown sla changelog record format {version}")
+    head: Head | None = None
+    case_id, priority, due = "", Priority.P3, None
     if head_len:
-        kind, frm, to, std, case_id, priority, due = (
+        kind, frm, to, std, case_id, text, when = (
             value[offset : offset + head_len].decode().split(_SEP)
         )
-        handoff.head = book.head(kind, frm, to, std)
-        handoff.case_id = case_id
-        handoff.priority = _PRIORITY[priority]
-        handoff.due = int(due) if due else None
+        head = book.head(kind, frm, to, std)
+        priority = _PRIORITY[text]
+        due = int(when) if when else None
     offset += head_len
+    marks = None
     if marks_len:
-        handoff.marks = {
+        marks = {
             (cycle_key, _CLOCK_OF[clock]): Mark(
                 outcome=_OUTCOME_OF[outcome],
                 revision=revision,
@@ -151,10 +150,19 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
                 value[offset : offset + marks_len]
             )
         }
-    offset += marks_len
-    handoff.restore(value[offset:])
-    handoff.wake = None if wake == _NONE else wake
-    return handoff
+    return Handoff.restored(
+        handoff_id,
+        head=head,
+        case_id=case_id,
+        priority=priority,
+        due=due,
+        packed=value[offset + marks_len :],
+        marks=marks,
+        wake=None if wake == _NONE else wake,
+        stream_wake=None if stream_wake == _NONE else stream_wake,
+        seen=None if seen == _NONE else book.time(seen),
+        closed_seen=None if closed_seen == _NONE else book.time(closed_seen),
+    )
 
 
 def load(book: Book, records: Iterable[Record]) -> int:

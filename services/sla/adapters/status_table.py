@@ -258,20 +258,6 @@ class Timeline:
             for i in range(hi - 1, -1, -1):
                 yield instants[i], ids[i]
 
-    def count_before(self, instant: int) -> int:
-        """How many pairs are strictly before `instant`."""
-        total = 0
-        cut = instant // self.WIDTH
-        for key in self._keys:
-            instants, _ = self._buckets[key]
-            if key < cut:
-                total += len(instants)
-            elif key == cut:
-                total += bisect.bisect_left(instants, instant)
-            else:
-                break
-        return total
-
 
 class StatusTable:
     """Every handoff's status row, indexed for the API's queries."""

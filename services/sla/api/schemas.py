@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -105,6 +105,20 @@ class HandoffOut(BaseModel):
     updated_at: datetime = Field(description="when its owner last wrote its status")
 
 
+def _summary(item: Listed | Closed) -> dict[str, Any]:
+    """What every list item says about its handoff."""
+    entry = item.entry
+    return {
+        "handoff_id": item.handoff_id,
+        "case_id": entry.case_id,
+        "kind": entry.kind,
+        "from_process": entry.pair[0],
+        "to_process": entry.pair[1],
+        "priority": Priority(entry.priority),
+        "state": entry.state,
+    }
+
+
 class HandoffSummary(BaseModel):
     handoff_id: str
     case_id: str
@@ -120,16 +134,10 @@ class HandoffSummary(BaseModel):
 
     @classmethod
     def of(cls, item: Listed, now: int) -> HandoffSummary:
-        entry, deadline = item.entry, item.deadline
+        deadline = item.deadline
         late = deadline is not None and now > deadline
         return cls(
-            handoff_id=item.handoff_id,
-            case_id=entry.case_id,
-            kind=entry.kind,
-            from_process=entry.pair[0],
-            to_process=entry.pair[1],
-            priority=Priority(entry.priority),
-            state=entry.state,
+            **_summary(item),
             clock=item.clock.clock,
             deadline=optional_time(deadline),
             used_ratio=item.used_ratio,
@@ -157,17 +165,10 @@ class ClosedSummary(BaseModel):
 
     @classmethod
     def of(cls, item: Closed) -> ClosedSummary:
-        entry = item.entry
         return cls(
-            handoff_id=item.handoff_id,
-            case_id=entry.case_id,
-            kind=entry.kind,
-            from_process=entry.pair[0],
-            to_process=entry.pair[1],
-            priority=Priority(entry.priority),
-            state=entry.state,
+            **_summary(item),
             closed_at=from_us(item.closed_at),
-            outcome=Outcome.MISSED if entry.missed else Outcome.MET,
+            outcome=Outcome.MISSED if item.entry.missed else Outcome.MET,
         )
 
 
