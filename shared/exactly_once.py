@@ -51,6 +51,8 @@ from shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+_LOAD_SLICE = 1000
+"""Changelog records applied between two yields to the event loop during a restore."""
 
 
 class Record(Protocol):
@@ -279,9 +281,12 @@ class _Worker:
                     tp, timeout_ms=1000, max_records=self._owner.restore_batch
                 )
                 records = batch.get(tp, ())
-                if records:
-                    count += len(records)
-                    self.state.load(records)
+                count += len(records)
+                for i in range(0, len(records), _LOAD_SLICE):
+                    self.state.load(records[i : i + _LOAD_SLICE])
+                    # Restoring is CPU-bound on the one event loop: the partitions that are up
+                    # keep deciding, and heartbeats keep going, between two slices.
+                    await asyncio.sleep(0)
             self.changelog_offset = max(position, start or 0)
         finally:
             await close_consumer(consumer)
