@@ -8,19 +8,21 @@ compatible; anything else is a new major version registered beside the old one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from shared.contracts import (
     CalendarV1,
     ClockName,
+    EventTime,
     Frozen,
     Identifier,
     Priority,
@@ -48,7 +50,7 @@ class HandoffOpeningV1(Frozen):
     attributes: dict[Annotated[str, Field(max_length=100)], Attribute] = Field(
         default_factory=dict, max_length=50
     )
-    due_at: UtcDatetime | None = None
+    due_at: EventTime | None = None
 
 
 class HandoffExpectedV1(HandoffOpeningV1):
@@ -182,19 +184,6 @@ class SlaStoppedV1(SlaDecisionV1):
 
 # --------------------------------------------------------------------------- status table
 
-LifecycleName = Literal[
-    "expected",
-    "submitted",
-    "accepted",
-    "completed",
-    "rejected",
-    "paused",
-    "resumed",
-    "reprioritized",
-    "cancelled",
-    "rated",
-]
-
 
 class ClockStage(StrEnum):
     RUNNING = "running"
@@ -209,6 +198,20 @@ class HandoffState(StrEnum):
     RETURNED = "returned"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+LifecycleName = Literal[
+    "expected",
+    "submitted",
+    "accepted",
+    "completed",
+    "rejected",
+    "paused",
+    "resumed",
+    "reprioritized",
+    "cancelled",
+    "rated",
+]
 
 
 class ClockStatusV1(Frozen):
@@ -333,6 +336,15 @@ class Envelope(Frozen):
     key: Identifier = Field(description="the entity whose order matters: the handoff id")
     correlation_id: str | None = Field(None, description="the case id")
     causation_id: str | None = None
+    source: str | None = Field(
+        None, max_length=200, description="the upstream system that posted it (its API key)"
+    )
+    digest: str | None = Field(
+        None,
+        max_length=64,
+        description="hash of the event as the upstream system posted it: tells a retry "
+        "(same id, same digest) from a reuse of the event id for other content",
+    )
     route: RouteV1 | None = Field(None, description="set by routing on events that open a handoff")
     data: dict[str, Any]
 
@@ -375,10 +387,8 @@ class Envelope(Frozen):
         return self.model_copy(update={"route": route, "producer": producer})
 
     def to_bytes(self) -> bytes:
-        """The JSON encoding written to Kafka."""
-        return json.dumps(
-            self.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
-        ).encode()
+        """The JSON encoding written to Kafka (by alias, without nulls)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
@@ -430,8 +440,10 @@ class EncodedEvent:
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def utc_text(instant: datetime) -> str:
-    """An aware datetime as the envelope writes it ('2026-11-21T09:30:00.123456Z')."""
+    """An aware datetime as the envelope writes it ('2026-11-21T09:30:00.123456Z'); cached,
+    because a request's events share their receipt time."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -440,41 +452,61 @@ def utc_text_us(us: int) -> str:
     return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat() + "Z"
 
 
-def encode_event(
+def encode_payload(
     payload: Frozen,
     *,
     event_id: str,
     key: str,
     producer: str,
-    occurred_at: datetime | int,
-    recorded_at: datetime | int,
+    occurred_at: datetime,
+    recorded_at: datetime,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    source: str | None = None,
+    digest: str | None = None,
+    data: bytes | None = None,
 ) -> EncodedEvent:
-    """An envelope around `payload`, encoded in the layout of `Envelope.to_bytes`, fast.
+    """Encode a validated payload in its envelope, as `Envelope.to_bytes` would lay it out.
 
-    The payload's JSON comes from its own model's serializer, so its field names, aliases and
-    formats are the contract's, defined once in this module; only the envelope's few fields
-    are written here. For a producer's own data on a hot path: nothing is decoded back.
-    Instants may be given as microseconds since the epoch.
+    The payload is serialised by its own pydantic serializer (by alias, without nulls; or
+    `data`, that serialisation done already) and spliced after the envelope's head: no
+    Envelope object and no intermediate dict on the write path, and the JSON is the
+    contract's by construction (tests decode it back).
     """
     event_type, version = TYPE_OF[type(payload)]
-    occurred = utc_text_us(occurred_at) if isinstance(occurred_at, int) else utc_text(occurred_at)
-    recorded = utc_text_us(recorded_at) if isinstance(recorded_at, int) else utc_text(recorded_at)
-    # Ids, types and instants need no JSON escaping; the key and the case id may.
-    head = (
-        f'{{"event_id":"{event_id}","event_type":"{event_type}","schema_version":{version},'
-        f'"occurred_at":"{occurred}","recorded_at":"{recorded}",'
-        f'"producer":{json.dumps(producer)},"key":{json.dumps(key)}'
-    )
+    head: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": version,
+        "occurred_at": utc_text(occurred_at),
+        "recorded_at": utc_text(recorded_at),
+        "producer": producer,
+        "key": key,
+    }
     if correlation_id is not None:
-        head += f',"correlation_id":{json.dumps(correlation_id)}'
+        head["correlation_id"] = correlation_id
     if causation_id is not None:
-        head += f',"causation_id":{json.dumps(causation_id)}'
-    data = payload.__pydantic_serializer__.to_json(payload, by_alias=True)
-    value = b"".join((head.encode(), b',"data":', data, b"}"))
-    headers = ce_headers(event_id, event_type, producer, version)
-    return EncodedEvent(event_id, event_type, key.encode(), value, headers)
+        head["causation_id"] = causation_id
+    if source is not None:
+        head["source"] = source
+    if digest is not None:
+        head["digest"] = digest
+    if data is None:
+        data = payload_json(payload)
+    value = orjson.dumps(head)[:-1] + b',"data":' + data + b"}"
+    return EncodedEvent(
+        event_id,
+        event_type,
+        key.encode(),
+        value,
+        ce_headers(event_id, event_type, producer, version),
+    )
+
+
+def payload_json(payload: Frozen) -> bytes:
+    """A payload's JSON as envelopes carry it (by alias, without nulls)."""
+    data: bytes = payload.__pydantic_serializer__.to_json(payload, by_alias=True, exclude_none=True)
+    return data
 
 
 def ce_headers(
@@ -483,14 +515,19 @@ def ce_headers(
     """The Kafka headers mirroring an event's id, type, source and version (CloudEvents'
     Kafka protocol binding names): the one place they are spelled."""
     version = LATEST_VERSION[event_type] if schema_version is None else schema_version
-    return [
-        ("ce_id", event_id.encode()),
+    return [("ce_id", event_id.encode()), *_static_headers(event_type, producer, version)]
+
+
+@functools.lru_cache(maxsize=256)
+def _static_headers(event_type: str, producer: str, version: int) -> tuple[tuple[str, bytes], ...]:
+    """The headers that do not vary per event (encoded once per type and producer)."""
+    return (
         ("ce_type", event_type.encode()),
         ("ce_source", producer.encode()),
         ("ce_specversion", b"1.0"),
         ("baton_schema_version", str(version).encode()),
         ("content-type", b"application/json"),
-    ]
+    )
 
 
 _ID_NAMESPACE = uuid.UUID("5b0c1f0e-2d8a-4c39-9d55-6f1c0e7a4b21")
@@ -543,8 +580,9 @@ __all__ = [
     "ValidationError",
     "ce_headers",
     "derived_id",
-    "encode_event",
+    "encode_payload",
     "make_envelope",
+    "payload_json",
     "payload_model",
     "utc_text",
     "utc_text_us",

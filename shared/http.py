@@ -8,20 +8,23 @@ HTTPException raised from a domain.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +50,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": text}
     for code, text in (
         (400, "Malformed request"),
-        (401, "Missing or wrong API key"),
-        (403, "The API key may not post for this process"),
+        (401, "Missing or unknown API key"),
+        (403, "The API key lacks the scope (or the process) this needs"),
         (404, "Not found"),
         (409, "Conflict"),
+        (413, "Request too large"),
         (422, "Invalid field values"),
-        (503, "Kafka unreachable: retry after the Retry-After delay"),
+        (429, "Over the key's rate limit: retry after the Retry-After delay"),
+        (503, "Not ready (Kafka unreachable, or still starting): retry after Retry-After"),
     )
 }
 
@@ -190,9 +195,11 @@ def registry_renderer(registry: CollectorRegistry) -> Render:
     return render
 
 
-def metrics_router(render: Render) -> APIRouter:
-    """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks."""
+def metrics_router(render: Render, token: str | None = None) -> APIRouter:
+    """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks;
+    behind `Authorization: Bearer <token>` when a token is set (Prometheus' `authorization`)."""
     router = APIRouter(tags=["metrics"])
+    expected = f"Bearer {token}".encode() if token else None
 
     @router.get(
         "/metrics",
@@ -202,10 +209,20 @@ def metrics_router(render: Render) -> APIRouter:
                 "description": "Prometheus text format 0.0.4, or OpenMetrics 1.0 (with "
                 "exemplars) when the Accept header asks for application/openmetrics-text",
                 "content": {CONTENT_TYPE_LATEST: {}, OPENMETRICS_TYPE: {}},
-            }
+            },
+            401: {"model": Problem, "description": "metrics token set and not presented"},
         },
     )
     async def metrics(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return problem_response(
+                    401,
+                    "Unauthorized",
+                    "this /metrics needs 'Authorization: Bearer <metrics token>'",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         if "application/openmetrics-text" in request.headers.get("accept", ""):
             return Response(render(True), media_type=OPENMETRICS_TYPE)
         return Response(render(False), media_type=CONTENT_TYPE_LATEST)
@@ -213,23 +230,53 @@ def metrics_router(render: Render) -> APIRouter:
     return router
 
 
-def configure_observability(level: str) -> None:
-    """Process-wide logging format and the `_created` series switched off."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
-    )
-    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
-    disable_created_metrics()  # type: ignore[no-untyped-call]
+class RequestMetrics:
+    """ASGI middleware: `handoff_http_requests_total{route, method, status}` and
+    `handoff_http_request_duration_seconds{route}`, labelled by the route's template (never
+    the raw path, so ids never become label values)."""
 
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self._requests = Counter(
+            "handoff_http_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self._duration = Histogram(
+            "handoff_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-def install_common(
-    app: FastAPI,
-    registry: CollectorRegistry,
-    checks: Callable[[], dict[str, bool]],
-    render: Render | None = None,
-) -> None:
-    """Error handlers, health and metrics routes: the same on every service (`render`
-    replaces client_python's rendering of `registry`, e.g. a faster one)."""
-    install_error_handlers(app)
-    app.include_router(health_router(checks))
-    app.include_router(metrics_router(render or registry_renderer(registry)))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time the request and count its status."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            key = (template, scope.get("method", ""), status)
+            children = self._children.get(key)
+            if children is None:  # client_python's labels() locks and validates: once per key
+                children = self._children[key] = (
+                    self._requests.labels(template, key[1], str(status)),
+                    self._duration.labels(template),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

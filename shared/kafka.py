@@ -2,7 +2,13 @@
 
 Delivery semantics:
 - `Publisher`: idempotent producer, acks=all, every message keyed (the handoff id), so one
-  partition keeps a handoff's order. `publish` returns only after the broker acknowledged.
+  partition keeps a handoff's order. `publish` returns only after the broker acknowledged, or
+  raises KafkaUnavailable within its timeout: at once while the `BrokerWatch` says the cluster
+  is unreachable. A timed-out request may still be written later by the producer's retries;
+  its events keep their ids, so the client's retry is de-duplicated downstream.
+- `BrokerWatch`: one probe per service of whether the cluster answers (a metadata request
+  every second); readiness and the fast 503 follow it, and it logs a line when the state
+  changes plus a summary while the outage lasts -- never a line per retry.
 - `ConsumerLoop`: at-least-once. decode -> de-duplicate by event_id -> handle -> publish the
   handler's output and wait for its acks -> commit `{tp: offset + 1}` for that partition.
   Never auto-commit; a poison record is committed only after its dead-letter copy (original
@@ -24,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -38,6 +45,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from shared.events import Envelope, UnknownEventType, ce_headers
+from shared.partitioner import partition_for
 from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
@@ -56,6 +64,119 @@ class Rejected(Exception):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+
+
+class BrokerWatch:
+    """Whether the cluster answers, probed with a metadata request every `interval` seconds.
+
+    `connected` is what readiness reports and what makes a publish fail fast. The watch logs
+    once when the cluster goes away and once when it is back (with the outage's length), and
+    every `summary_every` seconds while it stays away.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        name: str,
+        *,
+        interval: float = 1.0,
+        probe_timeout: float = 2.0,
+        summary_every: float = 60.0,
+    ) -> None:
+        self._kafka = kafka
+        self._name = name
+        self._interval = interval
+        self._probe_timeout = probe_timeout
+        self._summary_every = summary_every
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.connected = False
+        self.changed_at: float | None = None
+        self.last_error = "not probed yet"
+
+    async def start(self) -> None:
+        """Start probing in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self._name}-broker-watch")
+
+    async def stop(self) -> None:
+        """Stop probing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def suspect(self) -> None:
+        """Probe now (a send just timed out)."""
+        self._wake.set()
+
+    async def _probe(self, client: AIOKafkaClient | None) -> AIOKafkaClient:
+        if client is None:
+            client = AIOKafkaClient(**client_options(self._kafka))
+            try:
+                async with asyncio.timeout(self._probe_timeout):
+                    await client.bootstrap()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await client.close()
+                raise
+            return client
+        async with asyncio.timeout(self._probe_timeout):
+            await client.fetch_all_metadata()
+        return client
+
+    def _set(self, connected: bool, loop_time: float) -> None:
+        if connected == self.connected and self.changed_at is not None:
+            return
+        if connected:
+            if self.changed_at is None:
+                log.info("%s: Kafka %s reachable", self._name, self._kafka.bootstrap_servers)
+            else:
+                log.warning(
+                    "%s: Kafka reachable again after %.1f s",
+                    self._name,
+                    loop_time - self.changed_at,
+                )
+        else:
+            log.warning(
+                "%s: Kafka %s unreachable (%s); not ready, writes answer 503 until it is back",
+                self._name,
+                self._kafka.bootstrap_servers,
+                self.last_error,
+            )
+        self.connected = connected
+        self.changed_at = loop_time
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        client: AIOKafkaClient | None = None
+        last_summary = loop.time()
+        try:
+            while True:
+                try:
+                    client = await self._probe(client)
+                    self._set(True, loop.time())
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    self._set(False, loop.time())
+                    now = loop.time()
+                    if now - last_summary >= self._summary_every and self.changed_at is not None:
+                        last_summary = now
+                        log.warning(
+                            "%s: Kafka still unreachable after %.0f s (%s)",
+                            self._name,
+                            now - self.changed_at,
+                            self.last_error,
+                        )
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
 
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
@@ -131,6 +252,10 @@ def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
     )
 
 
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
+"""An encoded record to send: (topic, value, key, headers, partition or None)."""
+
+
 @dataclass(frozen=True)
 class Outbound:
     """A message a handler wants published: the envelope goes to `topic`, keyed by its key."""
@@ -142,20 +267,34 @@ class Outbound:
 
 class Publisher:
     """The idempotent producer (acks=all). It keeps trying to connect in the background, so a
-    service starts even while the broker is down and answers 503 until it is up."""
+    service starts even while the broker is down and answers 503 until it is up.
 
-    def __init__(self, kafka: KafkaSettings, client_id: str, **producer_options: Any) -> None:
+    With a `watch`, a publish fails at once while the cluster is unreachable; with a `timeout`
+    (seconds), a publish that is not acknowledged in time raises KafkaUnavailable.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        client_id: str,
+        *,
+        watch: BrokerWatch | None = None,
+        timeout: float | None = None,
+        **producer_options: Any,
+    ) -> None:
         self._kafka = kafka
         self._client_id = client_id
         self._options = {"linger_ms": 0, **producer_options}
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
+        self.watch = watch
+        self.timeout = timeout
 
     @property
     def ready(self) -> bool:
-        """True once connected to the cluster."""
-        return self._started.is_set()
+        """True once connected to the cluster (and, with a watch, while it answers)."""
+        return self._started.is_set() and (self.watch is None or self.watch.connected)
 
     async def start(self, wait: bool = False) -> None:
         """Begin connecting; with `wait`, return only once connected."""
@@ -207,8 +346,13 @@ class Publisher:
         headers: list[tuple[str, bytes]],
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue one record; returns the future of its acknowledgement."""
+        """Queue one record; returns the future of its acknowledgement. A keyed record goes
+        where Kafka's default partitioner puts it (computed here, faster than aiokafka)."""
         producer = self._require()
+        if partition is None and key:
+            known = producer.client.cluster.partitions_for_topic(topic)
+            if known:
+                partition = partition_for(key, len(known))
         try:
             fut: asyncio.Future[Any] = await producer.send(
                 topic, value, key=key, headers=headers, partition=partition
@@ -219,17 +363,38 @@ class Publisher:
 
     async def publish_many(self, messages: Sequence[Outbound]) -> None:
         """Send every message without waiting in between, then wait for all acknowledgements."""
-        futures = [
-            await self.send(
-                m.topic,
-                m.envelope.to_bytes(),
-                key=m.envelope.key.encode(),
-                headers=headers_of(m.envelope),
-                partition=m.partition,
-            )
-            for m in messages
-        ]
-        await wait_acks(futures)
+        await self.write(
+            [
+                (
+                    m.topic,
+                    m.envelope.to_bytes(),
+                    m.envelope.key.encode(),
+                    headers_of(m.envelope),
+                    m.partition,
+                )
+                for m in messages
+            ]
+        )
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Send encoded records (topic, value, key, headers, partition), then wait for every
+        acknowledgement -- within `timeout`, and not at all while the watch says the cluster
+        is unreachable (KafkaUnavailable either way)."""
+        if not records:
+            return
+        if self.watch is not None and not self.watch.connected:
+            raise KafkaUnavailable(f"Kafka unreachable ({self.watch.last_error})")
+        try:
+            async with asyncio.timeout(self.timeout):
+                futures = [
+                    await self.send(topic, value, key=key, headers=headers, partition=partition)
+                    for topic, value, key, headers, partition in records
+                ]
+                await wait_acks(futures)
+        except TimeoutError:
+            if self.watch is not None:
+                self.watch.suspect()
+            raise KafkaUnavailable(f"Kafka did not acknowledge within {self.timeout:g} s") from None
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
         """Publish one envelope and wait for the broker's acknowledgement."""
@@ -280,18 +445,25 @@ def failure_headers(
 
 
 class EventIdWindow:
-    """The event ids seen most recently (bounded): de-duplicates redeliveries and retries."""
+    """The event ids seen most recently (bounded), each with the digest of what it carried:
+    de-duplicates redeliveries and retries, and tells them from an id reused for another event
+    (same id, other digest) -- which must be refused, not silently dropped as a duplicate."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[str, str | None] = OrderedDict()
 
     def __contains__(self, event_id: str) -> bool:
         return event_id in self._ids
 
-    def add(self, event_id: str) -> None:
+    def reused(self, event_id: str, digest: str | None) -> bool:
+        """True when `event_id` was seen with another digest (both known)."""
+        seen = self._ids.get(event_id)
+        return seen is not None and digest is not None and seen != digest
+
+    def add(self, event_id: str, digest: str | None = None) -> None:
         """Remember an id, forgetting the oldest beyond the bound."""
-        self._ids[event_id] = None
+        self._ids[event_id] = digest
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
 
@@ -457,13 +629,21 @@ class ConsumerLoop:
             return None
         event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
         if envelope.event_id in self._seen:
+            if self._seen.reused(envelope.event_id, envelope.digest):
+                reason = (
+                    f"event id {envelope.event_id!r} was already used for another event "
+                    f"(other content or another handoff than {envelope.key!r}); give each "
+                    "event its own id"
+                )
+                await self._dead_letter(record, "event-id-reused", reason, event_type)
+                return None
             self._processed.inc(record.topic, event_type, "duplicate")
             return None
         for attempt in range(1, self._max_attempts + 1):
             try:
                 out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
-                self._seen.add(envelope.event_id)
+                self._seen.add(envelope.event_id, envelope.digest)
                 return out, (envelope.event_id, event_type)
             except Rejected as exc:
                 await self._dead_letter(record, exc.code, exc.reason, event_type)
@@ -624,6 +804,9 @@ class TableReader:
         if self._consumer is not None:
             await close_consumer(self._consumer)
 
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._callback(record.key or b"", record.value)
+
     async def _connect(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
         async def attempt() -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
             # Subscribed without a group: start() loads the topics' metadata and every
@@ -664,11 +847,51 @@ class TableReader:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batches.values():
                 for record in records:
-                    self._callback(record.key or b"", record.value)
+                    self._deliver(record)
             # Position, not the last offset seen: transaction markers can sit at the end.
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A record as a follower hands it on (no aiokafka type leaves shared)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class LogFollower(TableReader):
+    """Like TableReader, for topics read as logs: every record, with its position and headers.
+
+    Delivery semantics: no group, no commits; every start reads the topics again from the
+    beginning of their retention, so what is derived from them is rebuilt, never drifts.
+    """
+
+    def __init__(
+        self, kafka: KafkaSettings, topics: Sequence[str], on_record: Callable[[Received], None]
+    ) -> None:
+        super().__init__(kafka, topics, lambda _key, _value: None)
+        self._on_record = on_record
+
+    def _deliver(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._on_record(
+            Received(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.timestamp,
+                record.key or b"",
+                record.value or b"",
+                tuple(record.headers or ()),
+            )
+        )
 
 
 async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:

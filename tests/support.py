@@ -7,12 +7,13 @@ import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from builders import ADMIN_KEYS_JSON
 from shared.events import Envelope
 from shared.kafka import client_options
 from shared.settings import KafkaSettings
@@ -25,13 +26,15 @@ T = TypeVar("T")
 class Broker:
     """A single-node KRaft broker run by deploy/kafka/kafka.sh on its own ports and data dir."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str, extra_env: Mapping[str, str] | None = None) -> None:
+        """`extra_env`: more of kafka.sh's settings (e.g. deploy/kafka/secure.sh's broker.env)."""
         self.port = port
         self.env = {
             **os.environ,
             "KAFKA_PORT": str(port),
             "KAFKA_CONTROLLER_PORT": str(port + 1),
             "KAFKA_DATA_DIR": str(REPO / ".run" / f"kafka-{name}-{port}"),
+            **(extra_env or {}),
         }
 
     @property
@@ -241,6 +244,7 @@ class ServiceProcess:
 def service_env(prefix: str, kafka: KafkaSettings) -> dict[str, str]:
     """Environment that points a service (env prefix `prefix`, e.g. SLA_) at `kafka`."""
     return {
+        f"{prefix}API_KEYS": ADMIN_KEYS_JSON,
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
         f"{prefix}KAFKA__PARTITIONS": str(kafka.partitions),

@@ -12,15 +12,18 @@ from datetime import timedelta
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from intake.adapters.kafka import EventSink
+from intake.adapters.kafka import DeadLetters, Directory, EventSink, MapTable
+from intake.adapters.telemetry import DeadLetterCollector, IntakeMetrics
 from intake.api import routes
-from intake.api.deps import KeyRing
+from intake.domain.events import Limits
 from intake.domain.idempotency import IdempotencyCache
+from intake.domain.rejections import RejectionIndex
 from intake.handlers import Intake
 from intake.settings import Settings
 from shared.clock import Clock, SystemClock
-from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
-from shared.kafka import Publisher
+from shared.kafka import BrokerWatch, Publisher
+from shared.logs import configure_observability
+from shared.service import put_api_first, service_app
 from shared.topics import Stream
 
 
@@ -29,33 +32,75 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings()
     configure_observability(settings.log_level)
     clock = clock or SystemClock()
+    kafka = settings.kafka
     registry = CollectorRegistry()
-    publisher = Publisher(settings.kafka, client_id="intake")
-    sink = EventSink(publisher, settings.kafka.topics.name(Stream.RAW))
+    watch = BrokerWatch(kafka, "intake")
+    publisher = Publisher(kafka, client_id="intake", watch=watch, timeout=settings.kafka_timeout_s)
+    maps = MapTable(kafka)
+    # The status table is read only when some key is scoped to processes: "*" keys need no
+    # handoff directory.
+    scoped = any("*" not in key.processes for key in settings.api_keys)
+    directory = Directory(kafka if scoped else None)
+    rejections = RejectionIndex(settings.rejections_kept, group_prefix=kafka.topic_prefix)
+    dead_letters = DeadLetters(kafka, rejections)
+    cache = IdempotencyCache(settings.idempotency_cache_bytes)
+    metrics = IntakeMetrics(registry)
+    registry.register(
+        DeadLetterCollector(
+            rejections,
+            lambda: {
+                "idempotency_replies": len(cache),
+                "handoff_directory": len(directory),
+                "rejections": len(rejections),
+            },
+        )
+    )
     service = Intake(
-        sink,
-        clock,
-        IdempotencyCache(settings.idempotency_cache),
-        timedelta(seconds=settings.max_clock_skew_s),
+        sink=EventSink(publisher, kafka.topics.name(Stream.RAW)),
+        maps=maps,
+        directory=directory,
+        cache=cache,
+        clock=clock,
+        limits=Limits(
+            max_skew=timedelta(seconds=settings.max_clock_skew_s),
+            max_event_bytes=settings.max_event_bytes,
+        ),
+        counted=metrics,
+        rejections=rejections,
+    )
+    readers = [maps.reader, dead_letters.reader] + (
+        [directory.reader] if directory.reader is not None else []
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await watch.start()
         await publisher.start()
+        for reader in readers:
+            await reader.start()
         yield
+        for reader in readers:
+            await reader.stop()
         await publisher.stop()
+        await watch.stop()
 
-    app = FastAPI(
+    app = service_app(
         title="Baton intake",
         summary="Where upstream systems post handoffs and their lifecycle events.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=lambda: {
+            "kafka": watch.connected and publisher.ready,
+            "process_map": maps.ready,
+            "handoff_directory": directory.ready,
+        },
     )
-    app.state.settings = settings
     app.state.intake = service
-    app.state.keyring = KeyRing(settings.api_keys)
-    install_common(app, registry, checks=lambda: {"kafka": publisher.ready})
-    routes.install_error_mapping(app, settings.retry_after_s)
+    app.state.maps = maps
+    app.state.dead_letters = dead_letters
+    routes.install_error_mapping(app, settings.retry_after_s, metrics)
     app.include_router(routes.router)
+    put_api_first(app)
     return app

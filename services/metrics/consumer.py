@@ -25,7 +25,14 @@ from prometheus_client import CollectorRegistry
 from metrics.handlers import MetricsService
 from metrics.settings import Settings
 from shared.events import PAYLOADS
-from shared.kafka import ConsumerLoop, LagCollector, ProcessedCounter, Publisher, TableReader
+from shared.kafka import (
+    BrokerWatch,
+    ConsumerLoop,
+    LagCollector,
+    ProcessedCounter,
+    Publisher,
+    TableReader,
+)
 from shared.topics import Stream
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,8 @@ class MetricsConsumer:
         topics = kafka.topics
         group = kafka.group("metrics")
         self._service = service
-        self.publisher = Publisher(kafka, client_id=group)
+        self.watch = BrokerWatch(kafka, "metrics")
+        self.publisher = Publisher(kafka, client_id=group, watch=self.watch)
         self.map_reader = TableReader(
             kafka, [topics.name(Stream.PROCESS_MAP)], service.on_process_map
         )
@@ -69,6 +77,7 @@ class MetricsConsumer:
 
     async def start(self) -> None:
         """Start the table readers now, the consumer once they are ready (in the background)."""
+        await self.watch.start()
         await self.publisher.start()
         await self.map_reader.start()
         await self.status_reader.start()
@@ -93,11 +102,13 @@ class MetricsConsumer:
         await self.status_reader.stop()
         await self.map_reader.stop()
         await self.publisher.stop()
+        await self.watch.stop()
 
     def checks(self) -> dict[str, bool]:
         """Readiness: a catalog, both tables caught up and followed, the consumer joined its
         group and still consuming (a dead task would freeze every metric silently)."""
         return {
+            "kafka": self.watch.connected,
             "process_map": self.map_reader.ready and self._service.catalog_loaded.is_set(),
             "status_table": self.status_reader.ready,
             "consumer": self._loop_started and self.loop.running and self.loop.joined.is_set(),

@@ -22,9 +22,9 @@ from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StatusBoard
-from shared.contracts import ProcessMapV1
 from shared.events import Envelope, HandoffStatusV1
 from shared.kafka import Outbound, ProcessedCounter, Rejected, Source
+from shared.mapwire import CURRENT_KEY, CorruptMap, MapAssembler
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class Exposed(Protocol):
         """Expose one committed effect."""
         ...
 
-    def preinitialise(self, catalog: Catalog) -> None:
-        """Create every series of a catalog at 0."""
+    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
+        """Create every series of a catalog (of the given pairs only, if any) at 0."""
         ...
 
 
@@ -92,6 +92,8 @@ class MetricsService:
         self.catalog = Catalog.empty()
         self.catalog_loaded = asyncio.Event()
         self._processed = processed
+        self._assembler = MapAssembler()
+        self._implied: set[Pair] = set()
         self._map_topic = map_topic
         self._status_topic = status_topic
 
@@ -110,8 +112,28 @@ class MetricsService:
             effects = effects_of(envelope, self.catalog, self.pair_of)
         except Unlabelable as exc:
             raise Rejected(exc.code, str(exc)) from exc
+        if effects:
+            self._seen(effect.labels[:2] for effect in effects)  # every family starts (f, t)
         self.staging.stage(source, envelope.event_id, effects)
         return ()
+
+    def _seen(self, pairs: Iterable[tuple[str, ...]]) -> None:
+        """Pairs that showed up: an implied one (carried by a default route) joins the
+        catalog, its series pre-initialised, its targets and objective exposed."""
+        known = self.catalog
+        fresh = [
+            (p[0], p[1])
+            for p in pairs
+            if len(p) == 2 and p[0] != p[1] and known.implies(p[0], p[1])
+        ]
+        if not fresh:
+            return
+        grown = known.with_pairs(fresh)
+        if grown is not known:
+            added = grown.pairs[len(known.pairs) :]
+            self.catalog = grown
+            self._implied.update(added)
+            self.instruments.preinitialise(grown, added)
 
     def after_commit(self, source: Source) -> None:
         """The partition's offsets are committed: expose its effects."""
@@ -123,16 +145,22 @@ class MetricsService:
         self.staging.drop(sources)
 
     def on_process_map(self, key: bytes, value: bytes | None) -> None:
-        """TableReader callback for `routing.processmap.v1`: a new catalog."""
-        if value is None:
+        """TableReader callback for `routing.processmap.v1`: a part is held, a manifest
+        (`current`) assembles the map in force and makes it the catalog (shared.mapwire)."""
+        if key == CURRENT_KEY and value is None:
             log.warning("process map tombstone: keeping version %d", self.catalog.version)
             return
         try:
-            catalog = Catalog.from_map(ProcessMapV1.model_validate_json(value))
-        except ValidationError as exc:
+            pmap = self._assembler.feed(key, value)
+        except CorruptMap as exc:
             log.error("invalid process map record ignored: %s", str(exc)[:500])
             self._processed.inc(self._map_topic, "processmap", "invalid")
             return
+        if pmap is None:
+            return
+        # Implied pairs seen under the previous map stay, as long as this one still routes them.
+        catalog = Catalog.from_map(pmap).with_pairs(self._implied)
+        self._implied = {p for p in self._implied if p in set(catalog.pairs)}
         self.catalog = catalog
         self.instruments.preinitialise(catalog)
         self.catalog_loaded.set()
@@ -153,3 +181,4 @@ class MetricsService:
             self.board.put(handoff_id, None)
             return
         self.board.put(handoff_id, status)
+        self._seen([(status.from_process, status.to_process)])

@@ -23,12 +23,9 @@ from metrics.domain.status import StateView, StatusBoard
 from metrics.handlers import MetricsService, Staging
 from metrics.settings import Settings
 from shared.clock import Clock, SystemClock
-from shared.http import (
-    PROBLEM_RESPONSES,
-    configure_observability,
-    install_common,
-)
 from shared.kafka import ProcessedCounter
+from shared.logs import configure_observability
+from shared.service import service_app
 from shared.topics import Stream
 
 
@@ -64,17 +61,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await kafka.stop()
 
-    app = FastAPI(
+    # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
+    app = service_app(
         title="Baton metrics",
         summary="Prometheus metrics of handoffs between teams: outcomes against the agreed "
         "service standards, durations, open and overdue items, rework, satisfaction.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=kafka.checks,
+        render=exposition.render,
     )
-    app.state.settings = settings
     app.state.service = service
     app.state.kafka = kafka
-    # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
-    install_common(app, registry, kafka.checks, render=exposition.render)
     return app

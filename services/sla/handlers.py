@@ -32,7 +32,7 @@ from shared.events import (
     SlaStoppedV1,
     SlaWarningV1,
     derived_id,
-    encode_event,
+    encode_payload,
 )
 from shared.kafka import Rejected
 from sla.domain.book import Book, Incoming, Step, standard_key
@@ -331,15 +331,17 @@ def decision_event(
             else:
                 late = clock.deadline is not None and clock.stop > clock.deadline
                 payload = SlaStoppedV1.model_validate({**reached, "late": late})
-    return encode_event(
+    return encode_payload(
         payload,
         event_id=derived_id(*decision.id_parts(handoff.handoff_id)),
         key=handoff.handoff_id,
         producer=PRODUCER,
-        occurred_at=decision.at,
-        recorded_at=now,
+        occurred_at=from_us(decision.at),
+        recorded_at=from_us(now),
         correlation_id=handoff.case_id,
         causation_id=cause,
+        # With its nulls: a decision's `deadline` is required, null included.
+        data=payload.__pydantic_serializer__.to_json(payload, by_alias=True),
     )
 
 

@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from shared.clock import Clock, SystemClock
-from shared.http import PROBLEM_RESPONSES, configure_observability, install_common
-from shared.kafka import TableReader
+from shared.kafka import BrokerWatch, TableReader
+from shared.logs import configure_observability
+from shared.service import service_app
 from shared.topics import Stream
 from sla.adapters.status_table import StatusTable
 from sla.adapters.telemetry import HeldCollector, SlaTelemetry
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Every instance reads the whole status table: any instance answers any query.
     table = StatusTable()
     reader = TableReader(settings.kafka, [settings.kafka.topics.name(Stream.STATUS)], table.put)
+    watch = BrokerWatch(settings.kafka, "sla")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,24 +58,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # beside a large long-lived state: collect the young generation less often (measured:
         # a third more events/s replaying history), the state is rarely scanned anyway.
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+        await watch.start()
         await reader.start()
         await consumer.start()
         yield
         await consumer.stop()
         await reader.stop()
+        await watch.stop()
 
-    app = FastAPI(
+    app = service_app(
         title="Baton sla",
         summary="Handoff clocks on business calendars: status, at-risk and overdue lists, cases.",
-        version="1.0.0",
+        settings=settings,
+        clock=clock,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        registry=registry,
+        checks=lambda: {
+            "kafka": watch.connected,
+            "partitions": consumer.ready,
+            "status_table": reader.ready,
+        },
     )
-    app.state.settings = settings
     app.state.consumer = consumer
     app.state.queries = SlaQueries(table, clock)
-    install_common(
-        app, registry, checks=lambda: {"kafka": consumer.ready, "status_table": reader.ready}
-    )
     app.include_router(routes.router)
     return app

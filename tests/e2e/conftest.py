@@ -4,12 +4,11 @@ the example process map, a real broker, fresh topics."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
 
-from e2e_system import API_KEY, System
+from e2e_system import System
 from shared.kafka import ensure_topics
 from support import REPO, Broker, ServiceProcess, fresh_settings, service_env
 
@@ -18,9 +17,8 @@ from support import REPO, Broker, ServiceProcess, fresh_settings, service_env
 async def system(broker: Broker) -> AsyncIterator[System]:
     kafka = fresh_settings(broker.bootstrap)
     await ensure_topics(kafka)
-    keys = json.dumps([{"name": "e2e", "key": API_KEY, "processes": ["*"]}])
     env = {
-        "intake": {**service_env("INTAKE_", kafka), "INTAKE_API_KEYS": keys},
+        "intake": service_env("INTAKE_", kafka),
         "routing": {
             **service_env("ROUTING_", kafka),
             "ROUTING_PROCESS_MAP": str(REPO / "deploy" / "process-map.yaml"),

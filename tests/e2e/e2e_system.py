@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from builders import TEST_KEY
 from support import ServiceProcess
 
-API_KEY = "e2e-key-0123456789abcdef"
+API_KEY = TEST_KEY
+"""Every service of the running system takes this key (admin, every process)."""
 
 
 @dataclass

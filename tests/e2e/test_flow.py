@@ -25,7 +25,7 @@ async def metric(system: System, name: str, labels: str) -> float | None:
 
 
 async def handoff_status(system: System, handoff_id: str) -> dict | None:
-    async with httpx.AsyncClient(base_url=system.sla.url) as client:
+    async with httpx.AsyncClient(base_url=system.sla.url, headers=AUTH) as client:
         r = await client.get(f"/v1/handoffs/{handoff_id}")
     return r.json() if r.status_code == 200 else None
 
@@ -117,7 +117,7 @@ async def test_a_handoff_nobody_answers_is_missed_when_its_deadline_passes(syste
         )
 
     assert await wait_for(overdue, what="overdue gauge") >= 1
-    async with httpx.AsyncClient(base_url=system.sla.url) as client:
+    async with httpx.AsyncClient(base_url=system.sla.url, headers=AUTH) as client:
         listed = (await client.get("/v1/handoffs", params={"view": "overdue"})).json()
     assert handoff_id in {i["handoff_id"] for i in listed["items"]}
 

@@ -71,11 +71,13 @@ async def running(
     kafka: KafkaSettings, clock: FakeClock | None = None
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan running, and a client talking to it in-process."""
-    settings = Settings(kafka=kafka)
+    settings = Settings(kafka=kafka, api_keys=b.ADMIN_KEYS)
     app = create_app(settings, clock or FakeClock(b.T0))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://metrics", headers=b.AUTH
+        ) as client:
             yield app, client
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from builders import ADMIN_KEYS, AUTH
 from routing.main import create_app
 from routing.settings import DEFAULT_MAP, Settings
 from shared.contracts import Priority, ProcessMapV1
@@ -22,6 +23,7 @@ from shared.events import (
     make_envelope,
 )
 from shared.kafka import Publisher, wait_acks
+from shared.mapwire import MapAssembler
 from shared.settings import KafkaSettings
 from shared.topics import Stream
 from support import read_all, read_until, wait_for
@@ -34,7 +36,7 @@ async def running_routing(
     kafka: KafkaSettings, process_map: Path = DEFAULT_MAP
 ) -> AsyncIterator[FastAPI]:
     """The routing app with its lifespan running, once its map is in force and it has joined."""
-    settings = Settings(kafka=kafka, process_map=process_map)
+    settings = Settings(kafka=kafka, process_map=process_map, api_keys=ADMIN_KEYS)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await wait_for(
@@ -93,7 +95,9 @@ def has_ids(*event_ids: str) -> Callable[[list[Envelope]], bool]:
 
 async def metrics_of(app: FastAPI) -> str:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://routing", headers=AUTH
+    ) as client:
         return (await client.get("/metrics")).text
 
 
@@ -163,7 +167,7 @@ async def test_unroutable_event_is_dead_lettered_and_the_consumer_keeps_going(
     headers = dict(letter.headers)
     assert headers["x"] == b"1"
     assert headers["dlq.code"] == b"unknown-process"
-    assert headers["dlq.reason"] == b"unknown supplying process from='nobody'"
+    assert headers["dlq.reason"].startswith(b"unknown supplying process from='nobody' (known: ")
     assert headers["dlq.topic"] == raw_topic.encode()
     assert headers["dlq.consumer_group"] == f"{kafka.topic_prefix}routing".encode()
     assert 'handoff_routing_rejected_total{reason="unknown-process"} 1.0' in metrics
@@ -195,9 +199,11 @@ async def test_malformed_record_is_dead_lettered(kafka: KafkaSettings) -> None:
 
 
 async def published_maps(kafka: KafkaSettings) -> list[ProcessMapV1]:
+    """Every map put in force on the topic, in order (each assembled from its parts)."""
+    assembler = MapAssembler()
     records = await read_all(kafka, kafka.topics.name(Stream.PROCESS_MAP))
-    assert {r.key for r in records} <= {b"current"}
-    return [ProcessMapV1.model_validate_json(r.value) for r in records]
+    found = [assembler.feed(r.key, r.value) for r in records]
+    return [m for m in found if m is not None]
 
 
 async def test_map_is_published_and_a_restart_with_an_edited_standard_bumps_its_version(
@@ -229,7 +235,9 @@ async def test_map_is_published_and_a_restart_with_an_edited_standard_bumps_its_
             kafka, kafka.topics.name(Stream.ROUTED), has_ids(heartbeat.event_id)
         )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://r", headers=AUTH
+        ) as client:
             served = (await client.get("/v1/map")).json()
 
     maps = await published_maps(kafka)
@@ -242,3 +250,28 @@ async def test_map_is_published_and_a_restart_with_an_edited_standard_bumps_its_
     assert event.route is not None
     assert event.route.standard.version == 2
     assert event.route.standard.targets[Priority.P1].response.total_seconds() == 3
+
+
+async def test_an_event_id_reused_for_other_content_is_dead_lettered_not_dropped(
+    kafka: KafkaSettings,
+) -> None:
+    raw_topic, routed_topic = kafka.topics.name(Stream.RAW), kafka.topics.name(Stream.ROUTED)
+    first = submitted("h-first").model_copy(update={"digest": "a" * 32, "source": "erp"})
+    retry = first.model_copy(update={"recorded_at": datetime.now(UTC)})  # same id, same digest
+    reused = submitted("h-other").model_copy(
+        update={"event_id": first.event_id, "digest": "b" * 32, "source": "erp"}
+    )
+    marker = submitted("h-marker")
+    async with running_routing(kafka), upstream(kafka) as publisher:
+        for envelope in (first, retry, reused, marker):
+            await publisher.publish(raw_topic, envelope)
+        routed = await read_until(kafka, routed_topic, has_ids(marker.event_id))
+        dead = await wait_for(
+            lambda: read_all(kafka, kafka.topics.dlq(Stream.RAW)), what="the dead letter"
+        )
+    # same partition or not, the first is routed once and the reuse is refused with a reason
+    assert sorted(e.key for e in routed) == ["h-first", "h-marker"]
+    (letter,) = dead
+    headers = dict(letter.headers)
+    assert letter.key == b"h-other" and headers["dlq.code"] == b"event-id-reused"
+    assert first.event_id.encode() in headers["dlq.reason"]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from builders import event, route
+from builders import AUTH, event, route
 from shared.contracts import Priority
 from shared.events import Envelope
 from shared.kafka import Outbound, Publisher, ensure_topics
@@ -161,7 +161,7 @@ async def test_sigkill_mid_stream_and_during_timers_loses_nothing_and_duplicates
         assert total > 3000
         missed = [e for e in await decisions(subject) if e.event_type == "sla.missed"]
         assert {e.key for e in missed} >= ids
-        async with httpx.AsyncClient(base_url=sub.url) as client:
+        async with httpx.AsyncClient(base_url=sub.url, headers=AUTH) as client:
             body = (await client.get("/v1/handoffs/live1")).json()
         clocks = {c["clock"]: c["outcome"] for c in body["clocks"]}
         assert clocks == {"response": "met", "resolution": "missed"}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from builders import event, minutes, route
+from builders import ADMIN_KEYS, AUTH, event, minutes, route
 from shared.clock import FakeClock
 from shared.contracts import RouteV1
 from shared.events import Envelope
@@ -26,10 +26,12 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 @pytest.fixture
 async def sla(kafka: KafkaSettings) -> AsyncIterator[tuple[FastAPI, FakeClock, httpx.AsyncClient]]:
     clock = FakeClock(T0)
-    app = create_app(Settings(kafka=kafka), clock=clock)
+    app = create_app(Settings(kafka=kafka, api_keys=ADMIN_KEYS), clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sla", headers=AUTH
+        ) as client:
             await wait_for(lambda: app.state.consumer.ready, what="sla joined its group")
             yield app, clock, client
 
@@ -189,7 +191,7 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
     kafka: KafkaSettings,
 ) -> None:
     clock = FakeClock(T0)
-    app = create_app(Settings(kafka=kafka), clock=clock)
+    app = create_app(Settings(kafka=kafka, api_keys=ADMIN_KEYS), clock=clock)
     async with app.router.lifespan_context(app):
         await wait_for(lambda: app.state.consumer.ready, what="sla ready")
         await publish(kafka, event("submitted", "h-ok", T0))
@@ -208,13 +210,15 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
         await fut
     await publisher.stop()
 
-    app = create_app(Settings(kafka=kafka), clock=clock)
+    app = create_app(Settings(kafka=kafka, api_keys=ADMIN_KEYS), clock=clock)
     async with app.router.lifespan_context(app):
         await wait_for(lambda: app.state.consumer.ready, what="sla ready after restore")
         held = {h for b in app.state.consumer.books().values() for h in b.handoffs}
         assert "h-ok" in held and "h-bad" not in held
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sla", headers=AUTH
+        ) as client:
             assert (await client.get("/v1/handoffs/h-ok")).status_code == 200
             text = (await client.get("/metrics")).text
     line = next(x for x in text.splitlines() if x.startswith("handoff_sla_changelog_unreadable"))
@@ -244,7 +248,9 @@ async def test_any_instance_answers_for_a_handoff_another_instance_owns(
     kafka: KafkaSettings,
 ) -> None:
     clock = FakeClock(T0)
-    first, second = (create_app(Settings(kafka=kafka), clock=clock) for _ in range(2))
+    first, second = (
+        create_app(Settings(kafka=kafka, api_keys=ADMIN_KEYS), clock=clock) for _ in range(2)
+    )
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
         await wait_for(
             lambda: first.state.consumer.ready and second.state.consumer.ready,
@@ -259,7 +265,9 @@ async def test_any_instance_answers_for_a_handoff_another_instance_owns(
         await publish(kafka, *(event("submitted", h, T0) for h in ids))
         for app in (first, second):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sla") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://sla", headers=AUTH
+            ) as client:
 
                 async def everything(c: httpx.AsyncClient = client) -> bool:
                     codes = [(await c.get(f"/v1/handoffs/{h}")).status_code for h in ids]

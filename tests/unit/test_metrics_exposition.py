@@ -278,7 +278,9 @@ def test_process_map_preinitialises_every_combination_and_bad_records_count_inva
 
 async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_now() -> None:
     clock = FakeClock(b.T0)
-    app = create_app(Settings(kafka=KafkaSettings(topic_prefix="unit.")), clock)
+    app = create_app(
+        Settings(kafka=KafkaSettings(topic_prefix="unit."), api_keys=b.ADMIN_KEYS), clock
+    )
     svc: MetricsService = app.state.service
     svc.on_process_map(b"current", b.map_bytes(PROCESS_MAP))
     deadline = b.T0 + timedelta(hours=1)
@@ -288,7 +290,9 @@ async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_
     labels = {"from_team": "sales", "to_team": "warehouse", "priority": "P2"}
     clock_labels = {**labels, "milestone": "resolution"}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://metrics", headers=b.AUTH
+    ) as client:
         text = (await client.get("/metrics")).text
         assert value(text, "handoff_open_items", **labels) == 1
         assert value(text, "handoff_overdue_items", **clock_labels) == 0

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from builders import ADMIN_KEYS, AUTH
 from routing.adapters.mapfile import read_map_file
 from routing.domain.processmap import InvalidProcessMap
 from routing.domain.versioning import next_map
@@ -22,7 +23,10 @@ YAML = {"content-type": "application/yaml"}
 
 
 def make_app(process_map: Path = DEFAULT_MAP) -> FastAPI:
-    return create_app(Settings(process_map=process_map, max_map_bytes=4096 * 16), FakeClock(NOW))
+    return create_app(
+        Settings(process_map=process_map, max_map_bytes=4096 * 16, api_keys=ADMIN_KEYS),
+        FakeClock(NOW),
+    )
 
 
 def put_in_force(app: FastAPI, process_map: Path = DEFAULT_MAP) -> None:
@@ -34,7 +38,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = make_app()
     put_in_force(app)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing", headers=AUTH) as c:
         yield c
 
 
@@ -55,14 +59,16 @@ async def test_invalid_map_file_fails_start_up_listing_every_error(tmp_path: Pat
 
 async def test_map_endpoints_answer_503_until_the_map_is_in_force() -> None:
     app = make_app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://r", headers=AUTH
+    ) as c:
         answer = await c.get("/v1/map")
         assert answer.status_code == 503
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["retry-after"] == "2"
         ready = await c.get("/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["checks"] == {"process_map": False, "consumer": False}
+        assert ready.json()["checks"] == {"kafka": False, "process_map": False, "consumer": False}
         assert (await c.get("/health/live")).status_code == 200
 
 
@@ -206,3 +212,62 @@ async def test_metrics_preinitialise_every_rejection_reason(client: httpx.AsyncC
     for reason in ("unknown-process", "unknown-kind", "no-route"):
         assert f'handoff_routing_rejected_total{{reason="{reason}"}} 0.0' in text
     assert "handoff_process_map_version 1.0" in text
+
+
+READER_KEY = "grafana-read-key-0123456789"
+
+
+def reader_app() -> FastAPI:
+    from shared.auth import ApiKey, Scope
+
+    keys = [*ADMIN_KEYS, ApiKey(name="grafana", key=READER_KEY, scopes=[Scope.READ])]
+    app = create_app(Settings(api_keys=keys), FakeClock(NOW))
+    put_in_force(app)
+    return app
+
+
+async def test_every_route_needs_a_key_and_health_and_metrics_do_not() -> None:
+    app = reader_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        for path in ("/v1/map", "/v1/processes", "/v1/processes/payroll", "/v1/routes"):
+            answer = await c.get(path)
+            assert answer.status_code == 401, path
+            assert answer.headers["content-type"] == "application/problem+json"
+        assert (await c.get("/health/live")).status_code == 200
+        assert (await c.get("/metrics")).status_code == 200
+
+
+async def test_contact_details_are_shown_to_admin_keys_only() -> None:
+    app = reader_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        as_reader = {"Authorization": f"Bearer {READER_KEY}"}
+        shown = (await c.get("/v1/map", headers=as_reader)).text
+        assert "@example.com" not in shown and "#payroll" not in shown
+        assert "Claire Martin" in shown  # names stay: who to ask is not a secret
+        detail = (await c.get("/v1/processes/payroll", headers=as_reader)).json()
+        assert "email" not in detail["process"]["owner"]
+        assert "claire.martin@example.com" in (await c.get("/v1/map", headers=AUTH)).text
+
+
+async def test_map_validation_needs_the_admin_scope() -> None:
+    app = reader_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        body = DEFAULT_MAP.read_bytes()
+        as_reader = {"Authorization": f"Bearer {READER_KEY}", **YAML}
+        refused = await c.post("/v1/map/validate", content=body, headers=as_reader)
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+        accepted = await c.post("/v1/map/validate", content=body, headers={**AUTH, **YAML})
+        assert accepted.status_code == 200
+
+
+async def test_metrics_can_require_a_bearer_token() -> None:
+    app = create_app(Settings(api_keys=ADMIN_KEYS, metrics_token="scrape-secret"), FakeClock(NOW))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        assert (await c.get("/metrics")).status_code == 401
+        ok = await c.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        assert ok.status_code == 200 and "handoff_" in ok.text
+
+
+def test_a_service_without_keys_refuses_to_start() -> None:
+    with pytest.raises(ValueError, match="_API_KEYS"):
+        create_app(Settings(), FakeClock(NOW))

@@ -10,7 +10,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from routing.adapters.mapfile import parse_map_text
-from routing.domain.routing import RejectReason
 from routing.domain.versioning import next_map
 from routing.handlers import MapState, RejectedCounter, RouteEvents
 from shared.contracts import Priority
@@ -23,6 +22,7 @@ from shared.events import (
     make_envelope,
 )
 from shared.kafka import Rejected
+from shared.routes import RejectReason
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

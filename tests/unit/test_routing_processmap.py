@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from routing.adapters.mapfile import MAX_DEPTH, load_yaml, parse_map_text, read_map_file
 from routing.domain.processmap import InvalidProcessMap, MapError, parse_process_map
 from routing.settings import DEFAULT_MAP
-from shared.contracts import Priority
+from shared.contracts import AlertSeverity, BudgetWindow, Priority
 
 BASE = """
 calendars:
@@ -252,6 +252,27 @@ def test_unknown_field_suggests_the_near_miss() -> None:
     assert error.reason.endswith("did you mean 'targets'?")
 
 
+def test_alerting_defaults_to_paging_and_a_rolling_30_day_window() -> None:
+    (route_,) = parse_map_text(BASE).routes
+    assert route_.alerting.severity is AlertSeverity.PAGE
+    assert route_.alerting.window is BudgetWindow.ROLLING_30D
+
+
+def test_alerting_of_a_route_is_read_from_the_map() -> None:
+    text = with_routes(route(extra="alerting: {severity: ticket, window: month}"))
+    (route_,) = parse_map_text(text).routes
+    assert route_.alerting.severity is AlertSeverity.TICKET
+    assert route_.alerting.window is BudgetWindow.CALENDAR_MONTH
+
+
+def test_invalid_alerting_is_reported_with_its_path() -> None:
+    text = with_routes(route(extra="alerting: {severity: pager, windw: month}"))
+    assert sorted(messages(text)) == [
+        "routes[0].alerting.severity: Input should be 'page' or 'ticket'",
+        "routes[0].alerting.windw: unknown field",
+    ]
+
+
 def test_version_is_set_by_routing_not_by_the_file() -> None:
     (error,) = errors_of(BASE.replace("targets:", "version: 3\n      targets:"))
     assert error.path == "routes[0].standard.version"
@@ -283,8 +304,8 @@ def test_a_standard_needs_targets() -> None:
 
 def test_missing_sections_and_unknown_sections_are_reported() -> None:
     assert messages("calendars: {}\nprocesse: {}\n") == [
-        "processe: unknown section (expected: calendars, processes, routes; keys starting with "
-        "'x-' are free, e.g. for YAML anchors)",
+        "processe: unknown section (expected: calendars, processes, groups, routes; keys "
+        "starting with 'x-' are free, e.g. for YAML anchors)",
         "processes: missing section",
         "routes: missing section",
     ]
@@ -326,13 +347,37 @@ def test_route_without_to_and_a_null_from_is_reported() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "duration", [".inf", "-.inf", ".nan", "1000000000000000000000", "99999999999999h", "87841h"]
-)
+@pytest.mark.parametrize("duration", ["99999999999999h", "87841h"])
 def test_duration_too_long_for_a_target_is_reported_not_crashed_on(duration: str) -> None:
     (error,) = errors_of(BASE.replace("response: 15m", f"response: {duration}"))
     assert error.path == "routes[0].standard.targets.P1.response"
     assert error.reason == "not a usable duration: at most 87840h"
+
+
+@pytest.mark.parametrize(
+    "duration", ["30", "1.5", ".inf", "-.inf", ".nan", "1000000000000000000000"]
+)
+def test_a_bare_number_is_refused_because_a_duration_carries_its_unit(duration: str) -> None:
+    (error,) = errors_of(BASE.replace("response: 15m", f"response: {duration}"))
+    assert error.path == "routes[0].standard.targets.P1.response"
+    assert error.reason.startswith("a duration needs its unit: write e.g.")
+
+
+@pytest.mark.parametrize(
+    ("objective", "words"),
+    [
+        ("195%", "195% is not a share of handoffs"),
+        ("95", "write 0.95 or '95%'"),
+        ("150", "a share between 0 and 1 (e.g. 0.95)"),
+        ("100%", "100% is not a share of handoffs"),
+    ],
+)
+def test_an_objective_out_of_range_gets_a_suggestion_that_makes_sense(
+    objective: str, words: str
+) -> None:
+    text = BASE.replace("      targets:", f"      objective: {objective}\n      targets:", 1)
+    (error,) = errors_of(text)
+    assert error.path == "routes[0].standard.objective" and words in error.reason
 
 
 def test_the_exception_message_lists_every_error() -> None:

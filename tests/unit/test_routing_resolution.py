@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from routing.adapters.mapfile import parse_map_text, read_map_file
-from routing.domain.routing import (
+from routing.domain.versioning import next_map
+from routing.settings import DEFAULT_MAP
+from shared.contracts import ClockName, Priority, ProcessMapV1
+from shared.events import HandoffOpeningV1, HandoffSubmittedV1
+from shared.routes import (
     NoRoute,
     RejectReason,
     Router,
@@ -16,10 +20,6 @@ from routing.domain.routing import (
     UnknownProcess,
     when_matches,
 )
-from routing.domain.versioning import next_map
-from routing.settings import DEFAULT_MAP
-from shared.contracts import ClockName, Priority, ProcessMapV1
-from shared.events import HandoffOpeningV1, HandoffSubmittedV1
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -156,7 +156,11 @@ def test_unknown_supplying_process_is_rejected(router: Router) -> None:
     with pytest.raises(UnknownProcess) as caught:
         router.resolve(handoff(origin="sale"))
     assert caught.value.reason is RejectReason.UNKNOWN_PROCESS
-    assert str(caught.value) == "unknown supplying process from='sale'; did you mean 'sales'?"
+    assert str(caught.value) == (
+        "unknown supplying process from='sale'; did you mean 'sales'? (known: credit-control, "
+        "it-l2-apps, it-l2-network, sales, service-desk, warehouse)"
+    )
+    assert caught.value.field == "from"
 
 
 def test_unknown_receiving_process_is_rejected(router: Router) -> None:

@@ -1,57 +1,67 @@
-"""intake's HTTP API: submit a handoff, post a lifecycle event, post a batch of events."""
+"""intake's HTTP API: submit a handoff, post a lifecycle event, post a batch of events; the
+rejections (events accepted here and refused downstream) and their replay.
+
+Bodies are read and parsed here, not by FastAPI: a body over the size limit is refused before
+it is parsed, `NaN` and `Infinity` (which Python's json module lets through) are refused as
+not JSON, and each event is validated once, against the contract of its type.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+import orjson
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from intake.api.deps import CallerDep, IdempotencyKey, IntakeDep
-from intake.domain.events import EventIn, InvalidEvents, MissingIdempotency, OutOfScope
+from intake.adapters.telemetry import IntakeMetrics
+from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
-from shared.contracts import Identifier, UtcDatetime
-from shared.events import HandoffOpeningV1, LifecycleName
-from shared.http import FieldError, problem_response
+from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
+from intake.domain.rejections import Rejection
+from intake.handlers import Intake, MapNotLoaded
+from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
+from shared.contracts import Identifier
+from shared.events import LifecycleName
+from shared.http import FieldError, NotFound, ProblemError, Unavailable, problem_response
 from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
-
-class HandoffIn(HandoffOpeningV1):
-    """A handoff delivered to (or, with type=expected, owed to) the receiving process."""
-
-    handoff_id: Identifier | None = Field(None, description="default: derived from event_id")
-    event_id: Identifier | None = None
-    occurred_at: UtcDatetime | None = None
-    type: Literal["submitted", "expected"] = "submitted"
-
-
-class LifecycleIn(BaseModel):
-    """A lifecycle event on one handoff; `data` is the payload of `type`."""
-
-    model_config = {"extra": "forbid"}
-
-    type: LifecycleName
-    event_id: Identifier | None = None
-    occurred_at: UtcDatetime | None = None
-    case_id: Identifier | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "makes a retried request safe: a retry gets the first reply; required "
+    "when an event carries no event_id (its id is then derived from the key)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
 
 
-class BatchIn(BaseModel):
-    """Events of any type, for any handoffs; all are accepted or none."""
+def _idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key header (422 when empty or too long)."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.strip():
+        raise InvalidEvents([("Idempotency-Key", "give a non-empty key of at most 200 characters")])
+    return key
 
-    model_config = {"extra": "forbid"}
 
-    events: list[EventIn] = Field(min_length=1)
+class PayloadTooLarge(ProblemError):
+    status = 413
+    title = "Payload too large"
 
 
 class EventAccepted(BaseModel):
     event_id: str
     handoff_id: str
-    type: str
+    type: str = Field(description="the event type as written, e.g. handoff.submitted")
 
 
 class Accepted(BaseModel):
@@ -59,73 +69,377 @@ class Accepted(BaseModel):
     events: list[EventAccepted]
 
 
-def _reply(reply: Reply) -> JSONResponse:
-    return JSONResponse(reply.body, status_code=reply.status)
+# --------------------------------------------------------------------------- bodies
 
 
-@router.post("/handoffs", status_code=202, response_model=Accepted)
-async def submit_handoff(
-    body: HandoffIn, caller: CallerDep, service: IntakeDep, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
-    """Submit one handoff: its clocks start when it reaches the receiving process."""
-    data = body.model_dump(
-        mode="json", by_alias=True, exclude={"handoff_id", "event_id", "occurred_at", "type"}
-    )
-    item = EventIn(
-        handoff_id=body.handoff_id,
-        type=body.type,
-        event_id=body.event_id,
-        occurred_at=body.occurred_at,
-        data=data,
-    )
-    return _reply(await service.post(caller, [item], [""], idempotency_key, flat=True))
+def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI of a posting operation whose body, key and header are read by hand (no
+    FastAPI dependencies on this hot path): the body's own JSON schema, the Idempotency-Key
+    header, the bearer security."""
+    schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        },
+        "parameters": [_IDEMPOTENCY_KEY],
+        "security": SECURITY,
+        "x-baton-schemas": defs,
+    }
 
 
-@router.post("/handoffs/{handoff_id}/events", status_code=202, response_model=Accepted)
-async def post_event(
-    handoff_id: Identifier,
-    body: LifecycleIn,
-    caller: CallerDep,
-    service: IntakeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Post one lifecycle event (accepted, completed, paused, ...) on a handoff."""
-    item = EventIn(handoff_id=handoff_id, **body.model_dump())
-    return _reply(await service.post(caller, [item], [""], idempotency_key))
+_SUBMIT_EXAMPLE = {
+    "handoff_id": "demo-1",
+    "case_id": "INC-1001",
+    "kind": "incident",
+    "from": "service-desk",
+    "priority": "P2",
+}
+_EVENT_EXAMPLE = {"type": "paused", "event_id": "demo-1-p1", "data": {"reason": "waiting"}}
+_BATCH_EXAMPLE = {
+    "events": [
+        {
+            "handoff_id": "po-4711",
+            "type": "submitted",
+            "event_id": "po-4711-s",
+            "occurred_at": "2026-11-20T14:03:00+01:00",
+            "data": {"case_id": "order-4711", "kind": "pick-request", "from": "sales"},
+        },
+        {"handoff_id": "po-4711", "type": "accepted", "event_id": "po-4711-a"},
+    ]
+}
 
 
-@router.post("/events", status_code=202, response_model=Accepted)
-async def post_events(
-    body: BatchIn,
-    request: Request,
-    caller: CallerDep,
-    service: IntakeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Post a batch of lifecycle events of any type: all are written, or none."""
-    limit: int = request.app.state.settings.max_batch
-    if len(body.events) > limit:
-        return problem_response(
-            413,
-            "Batch too large",
-            errors=[FieldError(field="events", reason=f"at most {limit} events per request")],
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the body is {declared} bytes; at most {limit} are accepted",
+            [FieldError(field="body", reason=f"at most {limit} bytes")],
         )
-    paths = [f"events[{i}]" for i in range(len(body.events))]
-    return _reply(await service.post(caller, body.events, paths, idempotency_key))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(
+                f"the body is over {limit} bytes",
+                [FieldError(field="body", reason=f"at most {limit} bytes")],
+            )
+    return bytes(body)
 
 
-def install_error_mapping(app: FastAPI, retry_after_s: int) -> None:
-    """Map intake's typed errors to status codes."""
+def _not_a_number(token: str) -> float:
+    raise ValueError(token)
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON document of a body; 400 naming the problem (NaN/Infinity are not JSON)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            json.loads(raw, parse_constant=_not_a_number)
+        except ValueError as constant:
+            if str(constant) in ("NaN", "Infinity", "-Infinity"):
+                raise ProblemError(
+                    f"{constant} is not a JSON number: send a finite number or null",
+                    [FieldError(field="body", reason=f"{constant} is not valid JSON")],
+                ) from None
+        raise ProblemError(
+            f"the body is not valid JSON: {exc}",
+            [FieldError(field="body", reason=str(exc))],
+        ) from None
+
+
+_TAGS = frozenset(LifecycleName.__args__)  # type: ignore[attr-defined]
+
+
+def _field(loc: Sequence[int | str], error_type: str) -> str:
+    """A validation error's location as a field path, without the union's tag step."""
+    parts: list[int | str] = []
+    for index, part in enumerate(loc):
+        previous = loc[index - 1] if index else None
+        if isinstance(part, str) and part in _TAGS and (index == 0 or isinstance(previous, int)):
+            continue  # ("events", 0, "submitted", "data") -> events[0].data
+        parts.append(part)
+    if error_type in ("union_tag_invalid", "union_tag_not_found"):
+        parts.append("type")
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _invalid(exc: ValidationError, flat: bool = False) -> InvalidEvents:
+    errors = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if flat and loc[:1] == ["data"]:
+            loc = loc[1:]
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        errors.append((_field(loc, err["type"]), reason))
+    return InvalidEvents(errors)
+
+
+def _fingerprint(request: Request, raw: bytes) -> str:
+    head = f"{request.method} {request.url.path} {request.headers.get('content-type', '')}"
+    return hashlib.sha256(head.encode() + b"\n" + raw).hexdigest()
+
+
+def _reply(reply: Reply) -> Response:
+    return Response(reply.body, status_code=reply.status, media_type="application/json")
+
+
+def _service(request: Request) -> Intake:
+    service: Intake = request.app.state.intake
+    return service
+
+
+# --------------------------------------------------------------------------- posting
+
+
+@router.post(
+    "/handoffs",
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE),
+)
+async def submit_handoff(request: Request) -> Response:
+    """Submit one handoff (or, with `"type": "expected"`, announce one the supplier owes):
+    its clocks start when it reaches the receiving process. The receiver is routing's choice
+    unless `to` is given."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
+    raw = await _read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        handoff = HANDOFF.validate_python(_parse(raw))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    fingerprint = _fingerprint(request, raw) if idempotency_key else ""
+    reply = await _service(request).post(
+        caller, [handoff.as_posted()], [""], idempotency_key, fingerprint, flat=True
+    )
+    return _reply(reply)
+
+
+@router.post(
+    "/handoffs/{handoff_id:path}/events",
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra=_body_spec(ONE_EVENT, _EVENT_EXAMPLE),
+)
+async def post_event(handoff_id: Identifier, request: Request) -> Response:
+    """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
+    (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
+    raw = await _read_body(request, request.app.state.settings.max_body_bytes)
+    document = _parse(raw)
+    if isinstance(document, dict):
+        given = document.setdefault("handoff_id", handoff_id)
+        if given != handoff_id:
+            raise InvalidEvents(
+                [("handoff_id", f"{given!r} differs from the path's {handoff_id!r}")]
+            )
+    try:
+        event = ONE_EVENT.validate_python(document)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    fingerprint = _fingerprint(request, raw) if idempotency_key else ""
+    return _reply(await _service(request).post(caller, [event], [""], idempotency_key, fingerprint))
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE),
+)
+async def post_events(request: Request) -> Response:
+    """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
+    none (at most `INTAKE_MAX_BATCH` per request)."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
+    settings = request.app.state.settings
+    raw = await _read_body(request, settings.max_body_bytes)
+    document = _parse(raw)
+    events = document.get("events") if isinstance(document, dict) else None
+    if isinstance(events, list) and len(events) > settings.max_batch:
+        raise PayloadTooLarge(
+            f"{len(events)} events in one request; at most {settings.max_batch}",
+            [FieldError(field="events", reason=f"at most {settings.max_batch} events")],
+        )
+    try:
+        batch: BatchIn = BATCH.validate_python(document)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    paths = [f"events[{i}]" for i in range(len(batch.events))]
+    fingerprint = _fingerprint(request, raw) if idempotency_key else ""
+    items: list[PostedEvent] = list(batch.events)
+    return _reply(await _service(request).post(caller, items, paths, idempotency_key, fingerprint))
+
+
+# --------------------------------------------------------------------------- rejections
+
+
+class RejectionOut(BaseModel):
+    """An event intake accepted that a service downstream refused (dead-lettered)."""
+
+    id: str = Field(description="<dead-letter topic>:<partition>:<offset>")
+    service: str = Field(description="the service that refused it: routing, sla or metrics")
+    reason_code: str = Field(description="closed set, e.g. unknown-handoff, no-route, invalid")
+    reason: str = Field(description="the reason in words")
+    failed_at: datetime
+    handoff_id: str
+    event_id: str | None
+    event_type: str | None
+    source: str | None = Field(description="the upstream system (API key name) that posted it")
+    case_id: str | None
+    occurred_at: str | None
+    replayable: bool
+    replayed_at: datetime | None
+    replayed_by: str | None
+
+    @classmethod
+    def of(cls, item: Rejection) -> RejectionOut:
+        return cls(
+            id=item.id,
+            service=item.service,
+            reason_code=item.code,
+            reason=item.reason,
+            failed_at=item.failed_at,
+            handoff_id=item.handoff_id,
+            event_id=item.event_id,
+            event_type=item.event_type,
+            source=item.source,
+            case_id=item.case_id,
+            occurred_at=item.occurred_at,
+            replayable=item.replayable,
+            replayed_at=item.replayed_at,
+            replayed_by=item.replayed_by,
+        )
+
+
+class RejectionDetail(RejectionOut):
+    event: dict[str, Any] | None = Field(description="the event as it was refused")
+
+    @classmethod
+    def detail(cls, item: Rejection) -> RejectionDetail:
+        try:
+            event = orjson.loads(item.value) if item.value else None
+        except orjson.JSONDecodeError:
+            event = None
+        return cls(**RejectionOut.of(item).model_dump(), event=event)
+
+
+class RejectionList(BaseModel):
+    count: int = Field(description="rejections matching the filters")
+    offset: int
+    items: list[RejectionOut]
+
+
+def _rejections_ready(request: Request) -> None:
+    if not request.app.state.dead_letters.ready:
+        raise Unavailable(
+            "intake is still reading the dead-letter topics; retry shortly",
+            headers={"Retry-After": "2"},
+        )
+
+
+@router.get("/rejections", response_model=RejectionList, tags=["rejections"])
+async def list_rejections(
+    request: Request,
+    caller: Reader,
+    handoff_id: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[str | None, Query(max_length=200, description="upstream system")] = None,
+    reason: Annotated[str | None, Query(max_length=100, description="reason code")] = None,
+    service: Annotated[str | None, Query(max_length=100)] = None,
+    case_id: Annotated[str | None, Query(max_length=200)] = None,
+    replayed: bool | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RejectionList:
+    """Events accepted at the door and refused downstream, newest first, by handoff, upstream
+    system, reason code, service or case."""
+    _rejections_ready(request)
+    found = list(
+        _service(request).rejections.find(
+            handoff_id=handoff_id,
+            source=source,
+            code=reason,
+            service=service,
+            case_id=case_id,
+            replayed=replayed,
+        )
+    )
+    page = found[offset : offset + limit]
+    return RejectionList(count=len(found), offset=offset, items=[RejectionOut.of(r) for r in page])
+
+
+def _rejection(request: Request, rejection_id: str) -> Rejection:
+    _rejections_ready(request)
+    found = _service(request).rejections.get(rejection_id)
+    if found is None:
+        raise NotFound(f"no rejection {rejection_id!r} (kept: the newest within retention)")
+    return found
+
+
+@router.get("/rejections/{rejection_id:path}", response_model=RejectionDetail, tags=["rejections"])
+async def get_rejection(rejection_id: str, request: Request, caller: Reader) -> RejectionDetail:
+    """One rejection with the event as it was refused."""
+    return RejectionDetail.detail(_rejection(request, rejection_id))
+
+
+class Replayed(BaseModel):
+    replayed: Literal[True] = True
+    rejection: RejectionOut
+
+
+@router.post(
+    "/rejections/{rejection_id:path}/replay",
+    status_code=202,
+    response_model=Replayed,
+    tags=["rejections"],
+)
+async def replay_rejection(
+    rejection_id: str, request: Request, caller: Writer, force: bool = False
+) -> Replayed:
+    """Post a refused lifecycle event again, with its original id, once its cause is fixed
+    (a route added, its handoff opened). Admin keys replay anything; other keys what they
+    posted. A replay that fails again shows up as a new rejection."""
+    rejection = _rejection(request, rejection_id)
+    done = await _service(request).replay(caller, rejection, force)
+    return Replayed(rejection=RejectionOut.of(done))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def install_error_mapping(app: FastAPI, retry_after_s: int, metrics: IntakeMetrics) -> None:
+    """Map intake's typed errors to status codes, counting each refusal by reason."""
+
+    def refused(
+        reason: str,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        metrics.refuse(reason)
+        return problem_response(status, title, detail, errors or [], headers)
 
     @app.exception_handler(InvalidEvents)
-    async def _invalid(request: Request, exc: InvalidEvents) -> JSONResponse:
+    async def _invalid_events(request: Request, exc: InvalidEvents) -> JSONResponse:
         errors = [FieldError(field=f, reason=r) for f, r in exc.errors]
-        return problem_response(422, "Invalid events", "nothing was accepted", errors)
+        return refused("invalid", 422, "Invalid events", "nothing was accepted", errors)
 
     @app.exception_handler(MissingIdempotency)
     async def _no_id(request: Request, exc: MissingIdempotency) -> JSONResponse:
         reason = "give each event an event_id, or the request an Idempotency-Key header"
-        return problem_response(
+        return refused(
+            "not-idempotent",
             400,
             "Not idempotent",
             "a retry of this request could duplicate events",
@@ -134,25 +448,43 @@ def install_error_mapping(app: FastAPI, retry_after_s: int) -> None:
 
     @app.exception_handler(OutOfScope)
     async def _scope(request: Request, exc: OutOfScope) -> JSONResponse:
-        return problem_response(
-            403, "Forbidden", str(exc), [FieldError(field=exc.field, reason=str(exc))]
-        )
+        errors = [FieldError(field=f, reason=r) for f, r in exc.errors]
+        return refused("forbidden", 403, "Forbidden", "nothing was accepted", errors)
+
+    @app.exception_handler(EventTooLarge)
+    async def _too_large(request: Request, exc: EventTooLarge) -> JSONResponse:
+        errors = [FieldError(field=f, reason=r) for f, r in exc.errors]
+        detail = "nothing was accepted; an event this large can never be written, do not retry"
+        return refused("event-too-large", 413, "Event too large", detail, errors)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def _body_too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
+        return refused("body-too-large", 413, exc.title, exc.detail, exc.errors)
 
     @app.exception_handler(KeyReused)
     async def _reused(request: Request, exc: KeyReused) -> JSONResponse:
-        detail = "this Idempotency-Key was already used with a different request body"
-        return problem_response(422, "Idempotency-Key reused", detail)
+        detail = "this Idempotency-Key was already used with a different request"
+        errors = [FieldError(field="Idempotency-Key", reason=detail)]
+        return refused("key-reused", 422, "Idempotency-Key reused", detail, errors)
 
     @app.exception_handler(KeyInFlight)
     async def _in_flight(request: Request, exc: KeyInFlight) -> JSONResponse:
         detail = "a request with this Idempotency-Key is still being processed; retry shortly"
-        return problem_response(409, "Request in progress", detail, headers={"Retry-After": "1"})
+        return refused(
+            "key-in-flight", 409, "Request in progress", detail, headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(MapNotLoaded)
+    async def _no_map(request: Request, exc: MapNotLoaded) -> JSONResponse:
+        return refused("map-not-loaded", 503, exc.title, exc.detail, headers=exc.headers)
 
     @app.exception_handler(KafkaUnavailable)
     async def _kafka(request: Request, exc: KafkaUnavailable) -> JSONResponse:
-        return problem_response(
+        return refused(
+            "kafka-unavailable",
             503,
             "Kafka unavailable",
-            "nothing was accepted; retry the same request (same ids) after Retry-After",
+            f"nothing was accepted ({exc}); retry the same request (same ids or "
+            "Idempotency-Key) after Retry-After",
             headers={"Retry-After": str(retry_after_s)},
         )

@@ -7,10 +7,10 @@ map, so they never drift after a replay or a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from metrics.adapters.exposition import CounterFamily, GaugeLines, HistogramFamily
-from metrics.domain.catalog import OUTCOMES, Catalog
+from metrics.domain.catalog import OUTCOMES, Catalog, Pair
 from metrics.domain.effects import Effect, Family
 from metrics.domain.status import StateView
 from shared.clock import Clock
@@ -107,21 +107,26 @@ class Instruments:
         else:
             self._histograms[effect.family].observe(effect.labels, effect.value, effect.exemplar)
 
-    def preinitialise(self, catalog: Catalog) -> None:
-        """Create every catalog combination at 0, so ratios and rate() never go empty.
+    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
+        """Create every catalog combination (of the given pairs only, if any) at 0, so ratios
+        and rate() never go empty.
 
         Series are never removed while the process runs (a process dropped from the map keeps
         its counts until the next restart); combinations without a target are not created.
         """
-        for key in catalog.pair_priorities():
+        chosen = catalog.pairs if pairs is None else pairs
+        only = None if pairs is None else set(pairs)
+        for key in catalog.pair_priorities(chosen):
             self.opened.ensure(key)
         for combo in catalog.combos:
+            if only is not None and (combo[0], combo[1]) not in only:
+                continue
             for outcome in OUTCOMES:
                 self.outcomes.ensure((*combo, outcome))
                 self.retractions.ensure((*combo, outcome))
             self.duration.ensure(combo)
             self.usage.ensure(combo)
-        for pair in catalog.pairs:
+        for pair in chosen:
             self.rework.ensure(pair)
             self.satisfaction.ensure(pair)
 

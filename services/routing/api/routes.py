@@ -6,13 +6,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from routing.api.deps import CatalogDep, ClockDep, QueriesDep
+from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
-from routing.domain.versioning import Change
-from shared.contracts import CalendarV1, ProcessMapV1, ProcessV1, RouteSpecV1
-from shared.http import FieldError, NotFound, ProblemError
+from routing.domain.versioning import Change, Versioned
+from routing.handlers import MapKeeper
+from shared.auth import Admin, Caller, Reader
+from shared.contracts import (
+    CalendarV1,
+    ContactV1,
+    MapChangesV1,
+    MapManifestV1,
+    ProcessMapV1,
+    ProcessV1,
+    RouteSpecV1,
+)
+from shared.http import FieldError, NotFound, ProblemError, Unavailable
+from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["process map"])
 
@@ -107,30 +119,106 @@ class MapSummary(BaseModel):
     removed_routes: list[str]
 
 
+class Reloaded(BaseModel):
+    """The map in force after a reload, and what the reload changed."""
+
+    version: int = Field(description="version of the map in force now")
+    published: bool = Field(description="false: the file says what the map in force says")
+    source: str
+    revision: str
+    author: str
+    changes: MapChangesV1
+    standards: list[StandardPreview] = Field(description="routes whose standard is new or changed")
+    removed_routes: list[str]
+
+
+class RouteVersion(BaseModel):
+    """One version of a route as it was in force: its standard and ends, who published it."""
+
+    version: int = Field(description="the version of the route's standard")
+    route: dict[str, Any] = Field(
+        description="the route as published (from, kind, to, when, standard with its targets)"
+    )
+    map_version: int = Field(description="the map version that put it in force")
+    published_at: str
+    source: str
+    revision: str
+    author: str
+    until_map_version: int | None = Field(
+        description="the map version that replaced or removed it; null while in force"
+    )
+    ended: str | None = Field(description="changed | removed | null (in force)")
+
+
+class RouteVersions(BaseModel):
+    """Every version of a route, oldest first."""
+
+    route_id: str
+    in_force: bool
+    versions: list[RouteVersion]
+
+
+class MapVersions(BaseModel):
+    """Every published version of the map, newest first: who, when, from where, what changed."""
+
+    in_force: int | None
+    versions: list[MapManifestV1]
+
+
+class HistoryUnavailable(Unavailable):
+    """503: the map topic could not be read."""
+
+    title = "History unavailable"
+
+
 def _relations(relations: list[Relation]) -> list[RelationOut]:
     return [RelationOut(process=r.process, routes=list(r.routes)) for r in relations]
 
 
-@router.get("/map", response_model=ProcessMapV1)
-async def get_map(catalog: CatalogDep) -> ProcessMapV1:
-    """The process map in force: calendars, processes, routes with versioned standards."""
-    return catalog.map
+def _contact(contact: ContactV1) -> ContactV1:
+    return contact.model_copy(update={"email": None, "chat": None})
 
 
-@router.get("/processes", response_model=list[ProcessV1])
-async def list_processes(catalog: CatalogDep) -> list[ProcessV1]:
+def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
+    """A process as this caller may see it: contact details (e-mail, chat) for admin keys only."""
+    if caller.admin:
+        return process
+    return process.model_copy(
+        update={
+            "owner": _contact(process.owner) if process.owner else None,
+            "escalation": tuple(_contact(c) for c in process.escalation),
+        }
+    )
+
+
+@router.get("/map", response_model=ProcessMapV1, response_model_exclude_none=True)
+async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
+    """The process map in force: calendars, processes, routes with versioned standards, and
+    the python-holidays data version the public holidays come from. Contact e-mails and chat
+    channels are shown to admin keys only."""
+    if caller.admin:
+        return catalog.map
+    return catalog.map.model_copy(
+        update={"processes": tuple(_visible(p, caller) for p in catalog.map.processes)}
+    )
+
+
+@router.get("/processes", response_model=list[ProcessV1], response_model_exclude_none=True)
+async def list_processes(catalog: CatalogDep, caller: Reader) -> list[ProcessV1]:
     """Every process (team, department, process step) in map order."""
-    return list(catalog.map.processes)
+    return [_visible(p, caller) for p in catalog.map.processes]
 
 
-@router.get("/processes/{process_id}", response_model=ProcessDetail)
-async def get_process(process_id: str, catalog: CatalogDep) -> ProcessDetail:
+@router.get(
+    "/processes/{process_id}", response_model=ProcessDetail, response_model_exclude_none=True
+)
+async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> ProcessDetail:
     """A process and its internal-customer register: suppliers and customers, direct and not."""
     process = catalog.processes.get(process_id)
     if process is None:
         raise NotFound(f"no process {process_id!r} in the map in force")
     return ProcessDetail(
-        process=process,
+        process=_visible(process, caller),
         calendar=catalog.calendars[process.calendar],
         suppliers=_relations(catalog.suppliers(process_id)),
         customers=_relations(catalog.customers(process_id)),
@@ -142,6 +230,7 @@ async def get_process(process_id: str, catalog: CatalogDep) -> ProcessDetail:
 @router.get("/routes", response_model=list[RouteSpecV1])
 async def list_routes(
     catalog: CatalogDep,
+    caller: Reader,
     from_process: Annotated[str | None, Query(alias="from", max_length=100)] = None,
     to_process: Annotated[str | None, Query(alias="to", max_length=100)] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
@@ -151,7 +240,7 @@ async def list_routes(
 
 
 @router.get("/routes/{route_id}", response_model=RouteSpecV1)
-async def get_route(route_id: str, catalog: CatalogDep) -> RouteSpecV1:
+async def get_route(route_id: str, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
     """One route with its service standard (the version in force)."""
     route = catalog.routes.get(route_id)
     if route is None:
@@ -186,9 +275,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     openapi_extra=_YAML_BODY,
     responses={413: {"description": "Body too large"}, 415: {"description": "Not YAML"}},
 )
-async def validate_map(request: Request, queries: QueriesDep, clock: ClockDep) -> MapSummary:
+async def validate_map(
+    request: Request, queries: QueriesDep, clock: ClockDep, caller: Admin
+) -> MapSummary:
     """Check a process map (YAML) without applying it: every error with its path, or a summary
-    with the standard versions it would get against the map in force."""
+    with the standard versions it would get against the map in force. The check runs on a
+    worker thread, one at a time, so a large map never stalls the service's event loop."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in YAML_MEDIA_TYPES:
         raise UnsupportedMediaType(
@@ -204,7 +296,9 @@ async def validate_map(request: Request, queries: QueriesDep, clock: ClockDep) -
             [FieldError(field="body", reason=f"not UTF-8 at byte {exc.start}")],
         ) from None
     try:
-        preview = queries.preview(text, clock.now())
+        # One check at a time, on a worker thread: a large map holds much CPU for seconds.
+        async with request.app.state.validating:
+            preview = await run_in_threadpool(queries.preview, text, clock.now())
     except InvalidProcessMap as exc:
         raise InvalidMap(
             f"{len(exc.errors)} error(s); nothing was applied",
@@ -227,4 +321,120 @@ async def validate_map(request: Request, queries: QueriesDep, clock: ClockDep) -
             for s in versioned.standards
         ],
         removed_routes=list(versioned.removed_routes),
+    )
+
+
+def _standards(versioned: Versioned) -> list[StandardPreview]:
+    return [
+        StandardPreview(
+            route_id=s.route_id,
+            change=s.change,
+            version=s.version,
+            previous_version=s.previous_version,
+        )
+        for s in versioned.standards
+        if s.change is not Change.UNCHANGED
+    ]
+
+
+@router.post(
+    "/map/reload",
+    response_model=Reloaded,
+    responses={422: {"description": "The file has errors; the map in force stays"}},
+)
+async def reload_map(
+    request: Request,
+    caller: Admin,
+    revision: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="recorded with the version (e.g. the git commit); "
+            "default ROUTING_MAP_REVISION",
+        ),
+    ] = None,
+    author: Annotated[
+        str | None,
+        Query(max_length=200, description="who publishes it; default ROUTING_MAP_AUTHOR"),
+    ] = None,
+) -> Reloaded:
+    """Read the process map file (ROUTING_PROCESS_MAP) again, check it and put it in force:
+    edited standards get their next version, running handoffs keep theirs. A file with
+    errors is refused with every error and changes nothing. SIGHUP does the same."""
+    keeper: MapKeeper = request.app.state.keeper
+    if not request.app.state.maps.loaded:
+        raise MapNotInForce(
+            "the first map is not in force yet (waiting for Kafka); retry shortly",
+            headers={"Retry-After": "2"},
+        )
+    try:
+        versioned = await keeper.reload(revision, author)
+    except InvalidProcessMap as exc:
+        raise InvalidMap(
+            f"{len(exc.errors)} error(s) in {exc.source or 'the map file'}; the map in force stays",
+            [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
+        ) from None
+    except KafkaUnavailable as exc:
+        raise Unavailable(
+            f"Kafka unreachable, the map in force stays: {str(exc)[:300]}",
+            headers={"Retry-After": "5"},
+        ) from None
+    pmap = versioned.map
+    return Reloaded(
+        version=pmap.version,
+        published=versioned.publish,
+        source=pmap.source,
+        revision=pmap.revision,
+        author=pmap.author,
+        changes=versioned.changes(),
+        standards=_standards(versioned),
+        removed_routes=list(versioned.removed_routes),
+    )
+
+
+@router.get("/map/versions", response_model=MapVersions)
+async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
+    """Every published version of the map, newest first: when, by whom (ROUTING_MAP_AUTHOR),
+    from which file and revision (ROUTING_MAP_REVISION), how many routes were new, changed,
+    unchanged or removed."""
+    try:
+        history = await queries.history()
+    except KafkaUnavailable as exc:
+        raise HistoryUnavailable(str(exc)[:300], headers={"Retry-After": "5"}) from None
+    current = queries.current
+    return MapVersions(
+        in_force=current.version if current is not None else None,
+        versions=list(reversed(history.manifests)),
+    )
+
+
+@router.get("/routes/{route_id}/versions", response_model=RouteVersions)
+async def route_versions(route_id: str, queries: QueriesDep, caller: Reader) -> RouteVersions:
+    """Every version a route had, oldest first: its standard and targets, where it went, which
+    map version put it in force (when, by whom, from which revision) and which one replaced or
+    removed it."""
+    try:
+        history = await queries.history()
+    except KafkaUnavailable as exc:
+        raise HistoryUnavailable(str(exc)[:300], headers={"Retry-After": "5"}) from None
+    eras = history.routes.of(route_id)
+    if not eras:
+        raise NotFound(f"no published map version has a route {route_id!r}")
+    return RouteVersions(
+        route_id=route_id,
+        in_force=eras[-1].until is None,
+        versions=[
+            RouteVersion(
+                version=era.standard_version,
+                route=dict(era.route),
+                map_version=era.since.version,
+                published_at=era.since.published_at.isoformat(),
+                source=era.since.source,
+                revision=era.since.revision,
+                author=era.since.author,
+                until_map_version=era.until,
+                ended=era.ended,
+            )
+            for era in eras
+        ],
     )

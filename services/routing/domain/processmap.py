@@ -10,9 +10,10 @@ objects (references, duplicates, ambiguity). Every error is reported, each with 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,17 +21,21 @@ from pydantic import ValidationError
 
 from shared.calendar import CalendarError, calendar_for, to_us
 from shared.contracts import (
+    ANY_PROCESS,
     SLUG_PATTERN,
     CalendarV1,
     ProcessV1,
     RouteSpecV1,
     ServiceStandardV1,
 )
+from shared.routes import canonical_when
 
-SECTIONS = ("calendars", "processes", "routes")
+SECTIONS = ("calendars", "processes", "groups", "routes")
+REQUIRED_SECTIONS = ("calendars", "processes", "routes")
 CALENDAR_FIELDS = ("timezone", "always_open", "hours", "holidays")
 PROCESS_FIELDS = ("name", "calendar", "owner", "escalation")
-ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard")
+ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard", "alerting")
+ALERTING_FIELDS = ("severity", "window")
 STANDARD_FIELDS = ("targets", "delivery", "warnings", "objective", "calendar")
 _SET_BY_ROUTING = ("version", "route_id")
 _KNOWN_WORDS = (
@@ -39,6 +44,7 @@ _KNOWN_WORDS = (
     *PROCESS_FIELDS,
     *ROUTE_FIELDS,
     *STANDARD_FIELDS,
+    *ALERTING_FIELDS,
     "country",
     "subdivision",
     "dates",
@@ -55,7 +61,6 @@ _PLACEHOLDER_STANDARD = ServiceStandardV1(
     route_id="placeholder", version=1, calendar=_PLACEHOLDER_CALENDAR, targets={}
 )
 
-AttributeValue = str | int | float | bool
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -89,20 +94,7 @@ class ProcessMapDraft:
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
     routes: tuple[RouteSpecV1, ...]
-
-
-def canonical_value(value: AttributeValue) -> str:
-    """How `when` values and handoff attributes compare: as text, `true`/`false`, 1 == 1.0."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def canonical_when(when: Mapping[str, AttributeValue]) -> tuple[tuple[str, str], ...]:
-    """A route condition in a comparable form (order-insensitive)."""
-    return tuple(sorted((k, canonical_value(v)) for k, v in when.items()))
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def parse_process_map(raw: object, *, checked_at: datetime | None = None) -> ProcessMapDraft:
@@ -137,6 +129,11 @@ def _kind_of(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+MAX_SUGGESTIONS = 200
+"""Near-miss suggestions computed per check (each one compares the wrong id with every
+known id): a map with thousands of broken references still checks in linear time."""
 
 
 def _known(ids: Sequence[str], wrong: str | None = None) -> str:
@@ -237,6 +234,25 @@ class _Checker:
         self.calendars: dict[str, CalendarV1] = {}
         self.process_ids: list[str] = []
         self.processes: dict[str, ProcessV1] = {}
+        self.group_ids: list[str] = []
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self._hints: dict[tuple[int, str], str] = {}
+        self._process_set: frozenset[str] = frozenset()
+        self._group_set: frozenset[str] = frozenset()
+
+    def _known(self, ids: list[str], wrong: str) -> str:
+        """`_known` with the suggestion remembered per wrong id, and at most MAX_SUGGESTIONS
+        computed (beyond them the list of known ids alone)."""
+        key = (id(ids), wrong)
+        found = self._hints.get(key)
+        if found is None:
+            suggest = len(self._hints) < MAX_SUGGESTIONS
+            found = self._hints[key] = _known(ids, wrong if suggest else None)
+        return found
+
+    @functools.cached_property
+    def _origin_ids(self) -> list[str]:
+        return [*self.process_ids, *self.group_ids]
 
     def error(self, path: str, reason: str) -> None:
         """Record one problem and keep going."""
@@ -247,7 +263,8 @@ class _Checker:
         if not isinstance(raw, Mapping):
             self.error(
                 "(map)",
-                f"expected a mapping with sections {', '.join(SECTIONS)}, got {_kind_of(raw)}",
+                f"expected a mapping with sections {', '.join(REQUIRED_SECTIONS)}, "
+                f"got {_kind_of(raw)}",
             )
             return None
         for key in raw:
@@ -258,16 +275,18 @@ class _Checker:
                 f"unknown section (expected: {', '.join(SECTIONS)}; "
                 "keys starting with 'x-' are free, e.g. for YAML anchors)",
             )
-        for section in SECTIONS:
+        for section in REQUIRED_SECTIONS:
             if section not in raw:
                 self.error(section, "missing section")
         self.check_calendars(raw.get("calendars"))
         self.check_processes(raw.get("processes"))
+        self.check_groups(raw.get("groups"))
         routes = self.check_routes(raw.get("routes"))
         return ProcessMapDraft(
             calendars=tuple(self.calendars.values()),
             processes=tuple(self.processes.values()),
             routes=tuple(routes),
+            groups=dict(self.groups),
         )
 
     def _section(self, name: str, value: object, what: str) -> Mapping[Any, Any]:
@@ -340,7 +359,7 @@ class _Checker:
             self.error(path, f"expected a calendar id, got {_kind_of(ref)}")
             return False
         if ref not in self.calendar_ids:
-            self.error(path, f"unknown calendar {ref!r} {_known(self.calendar_ids, ref)}")
+            self.error(path, f"unknown calendar {ref!r} {self._known(self.calendar_ids, ref)}")
             return False
         return True
 
@@ -369,10 +388,66 @@ class _Checker:
     def _process_ref(self, path: str, ref: object) -> bool:
         if not isinstance(ref, str):
             return False  # the model check reports the type
-        if ref not in self.process_ids:
-            self.error(path, f"unknown process {ref!r} {_known(self.process_ids, ref)}")
+        if ref not in self._process_set:
+            if ref in self._group_set:
+                self.error(path, f"{ref!r} is a group: a route goes to one process")
+            else:
+                self.error(path, f"unknown process {ref!r} {self._known(self.process_ids, ref)}")
             return False
         return True
+
+    def _origin_ref(self, path: str, ref: object) -> bool:
+        """A route's `from`: a process, a group or `*` (any process)."""
+        if ref == ANY_PROCESS or (isinstance(ref, str) and ref in self._group_set):
+            return True
+        if isinstance(ref, list | tuple):
+            self.error(path, "one process, a group id (see `groups`) or '*'; name a list in groups")
+            return False
+        if isinstance(ref, str) and ref not in self._process_set:
+            known = self._known(self._origin_ids, ref)
+            self.error(path, f"unknown process or group {ref!r} {known}; '*' means any process")
+            return False
+        return self._process_ref(path, ref)
+
+    # ----------------------------------------------------------------------- groups
+
+    def check_groups(self, value: object) -> None:
+        """Check `groups`: id -> list of process ids (named once, never a process's id)."""
+        self._process_set = frozenset(self.process_ids)
+        section = self._section("groups", value, "group id -> list of process ids")
+        for key, body in section.items():
+            gid = self._id_key("groups", key)
+            if gid is None:
+                continue
+            path = f"groups.{gid}"
+            self.group_ids.append(gid)
+            if gid in self._process_set:
+                self.error(path, f"{gid!r} is a process id too: a group needs an id of its own")
+                continue
+            if not isinstance(body, list):
+                self.error(path, f"expected a list of process ids, got {_kind_of(body)}")
+                continue
+            if not body:
+                self.error(path, "an empty group: list at least one process")
+                continue
+            members: dict[str, None] = {}
+            valid = True
+            for index, member in enumerate(body):
+                where = f"{path}[{index}]"
+                if not isinstance(member, str):
+                    self.error(where, f"expected a process id, got {_kind_of(member)}")
+                    valid = False
+                elif member not in self._process_set:
+                    reason = f"unknown process {member!r} {self._known(self.process_ids, member)}"
+                    self.error(where, reason)
+                    valid = False
+                elif member in members:
+                    self.error(where, f"{member!r} is listed twice")
+                else:
+                    members[member] = None
+            if valid:
+                self.groups[gid] = tuple(members)
+        self._group_set = frozenset(self.group_ids)
 
     # ----------------------------------------------------------------------- routes
 
@@ -386,6 +461,10 @@ class _Checker:
         routes: list[RouteSpecV1] = []
         first_by_id: dict[str, str] = {}
         first_by_match: dict[tuple[Any, ...], tuple[str, str]] = {}
+        # (kind, to, when) -> member -> the first group route carrying it: two group routes
+        # that both apply to one process with the same conditions are as ambiguous as two
+        # identical routes.
+        by_member: dict[tuple[Any, ...], dict[str, tuple[str, str]]] = {}
         for index, body in enumerate(value):
             path = f"routes[{index}]"
             route = self.check_route(path, body)
@@ -413,9 +492,44 @@ class _Checker:
                     )
                     continue
                 first_by_match[match] = (path, str(route_id))
+                if match[0] in self.groups and self._overlaps(
+                    path, str(route_id), match, by_member.setdefault(match[1:], {})
+                ):
+                    continue
             if route is not None:
                 routes.append(route)
         return routes
+
+    def _overlaps(
+        self,
+        path: str,
+        route_id: str,
+        match: tuple[Any, ...],
+        first: dict[str, tuple[str, str]],
+    ) -> bool:
+        """Report a group route sharing members with an earlier one of the same kind, receiver
+        and conditions; True when it does."""
+        group, receiver = match[0], match[2]
+        shared: dict[tuple[str, str], list[str]] = {}
+        for member in self.groups[group]:
+            if member == receiver:
+                continue
+            other = first.get(member)
+            if other is None:
+                first[member] = (path, route_id)
+            else:
+                shared.setdefault(other, []).append(member)
+        for (other_path, other_id), members in shared.items():
+            shown = ", ".join(members[:5]) + (
+                f", ... {len(members) - 5} more" if len(members) > 5 else ""
+            )
+            self.error(
+                f"{path}.from",
+                f"group {group!r} shares {shown} with the group of {other_path} ({other_id!r}), "
+                "same kind, to and when: ambiguous for those processes; "
+                "give them a route of their own or take them out of one group",
+            )
+        return bool(shared)
 
     def check_route(self, path: str, body: object) -> RouteSpecV1 | None:
         """Check one route and its standard; None when anything in it is wrong."""
@@ -431,9 +545,12 @@ class _Checker:
                 self.error(f"{path}.{name}", _unknown_field(name, ROUTE_FIELDS))
                 del fields[name]
         references_ok = True
-        for end in ("from", "to"):
-            if end in fields and not self._process_ref(f"{path}.{end}", fields[end]):
-                references_ok = False
+        if "from" in fields and not self._origin_ref(f"{path}.from", fields["from"]):
+            references_ok = False
+            if isinstance(fields["from"], list | tuple):
+                fields["from"] = ANY_PROCESS  # reported above; the rest is still checked
+        if "to" in fields and not self._process_ref(f"{path}.to", fields["to"]):
+            references_ok = False
         origin = fields.get("from")
         if isinstance(origin, str) and origin == fields.get("to"):
             self.error(
@@ -500,12 +617,20 @@ class _Checker:
         else:
             calendar_ok = False  # the receiver is reported already
         if "objective" in fields:
-            objective = _percent(fields["objective"])
-            if isinstance(objective, int | float) and 1 < objective <= 100:
-                self.error(
-                    f"{path}.objective",
-                    f"a share between 0 and 1: write {objective / 100:g} or '{objective:g}%'",
-                )
+            written = fields["objective"]
+            objective = _percent(written)
+            reason = None
+            if isinstance(written, str) and isinstance(objective, float) and objective >= 1:
+                reason = f"{written.strip()} is not a share of handoffs: write at most 99.99%"
+            elif isinstance(objective, int | float) and not isinstance(objective, bool):
+                if 1 < objective < 100:
+                    reason = (
+                        f"a share between 0 and 1: write {objective / 100:g} or '{objective:g}%'"
+                    )
+                elif objective >= 100:
+                    reason = "a share between 0 and 1 (e.g. 0.95) or a percentage such as '95%'"
+            if reason is not None:
+                self.error(f"{path}.objective", reason)
                 objective = 0.5  # reported; a stand-in lets the rest be checked
             fields["objective"] = objective
         fields["version"] = 1

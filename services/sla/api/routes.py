@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from shared.auth import Reader
 from shared.calendar import to_us
 from shared.contracts import Priority
 from shared.events import Outcome
@@ -39,8 +40,8 @@ def _queries(request: Request) -> SlaQueries:
     return queries
 
 
-@router.get("/handoffs/{handoff_id}", response_model=HandoffOut)
-async def get_handoff(handoff_id: str, request: Request) -> HandoffOut:
+@router.get("/handoffs/{handoff_id:path}", response_model=HandoffOut)
+async def get_handoff(handoff_id: str, request: Request, caller: Reader) -> HandoffOut:
     """A handoff with every clock of every cycle, and its event history (any sla instance
     answers for any handoff)."""
     found = _queries(request).handoff(handoff_id)
@@ -55,6 +56,7 @@ async def get_handoff(handoff_id: str, request: Request) -> HandoffOut:
 @router.get("/handoffs", response_model=HandoffList)
 async def list_handoffs(
     request: Request,
+    caller: Reader,
     view: View = "open",
     from_process: Annotated[str | None, Query(alias="from")] = None,
     to_process: Annotated[str | None, Query(alias="to")] = None,
@@ -78,6 +80,7 @@ async def list_handoffs(
 @router.get("/closed", response_model=ClosedList)
 async def list_closed(
     request: Request,
+    caller: Reader,
     from_process: Annotated[str | None, Query(alias="from")] = None,
     to_process: Annotated[str | None, Query(alias="to")] = None,
     kind: str | None = None,
@@ -117,8 +120,8 @@ async def list_closed(
     return ClosedList(items=[ClosedSummary.of(i) for i in items], next=after)
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request) -> CaseOut:
+@router.get("/cases/{case_id:path}", response_model=CaseOut)
+async def get_case(case_id: str, request: Request, caller: Reader) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
     queries = _queries(request)
     found = queries.case(case_id)
