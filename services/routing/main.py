@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {"kafka": watch.connected, **consumer.checks()},
     )
     app.state.maps = maps
@@ -94,7 +95,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.keeper = keeper
     app.state.consumer = consumer.loop
     app.state.validating = asyncio.Semaphore(1)
-    app.include_router(routes.router)
     return app
 
 

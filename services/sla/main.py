@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {
             "kafka": watch.connected,
             "partitions": consumer.ready,
@@ -81,5 +82,4 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.consumer = consumer
     app.state.queries = SlaQueries(table, clock)
-    app.include_router(routes.router)
     return app

@@ -107,7 +107,7 @@ def test_stopped_observes_wall_duration_and_usage_with_the_handoff_as_exemplar()
         "stopped", "h-42", "sales", "warehouse", clock="response", target_seconds=3600,
         elapsed_wall=7200, elapsed_business=2700, at=T0,
     )  # fmt: skip
-    labels = ("sales", "warehouse", "P3", "response")
+    labels = ("sales", "warehouse", "response")  # no priority: the series budget
     exemplar = Exemplar("h-42", T0.timestamp())
     assert effects_of(env, CATALOG, no_pair) == [
         Effect(Family.DURATION, labels, 7200.0, exemplar),
@@ -241,7 +241,7 @@ def test_overdue_follows_each_row_update_and_tombstone() -> None:
     assert board.overdue(key, NOW) == (0, None)
 
 
-def test_snapshot_preinitialises_the_catalog_and_skips_unknown_processes() -> None:
+def test_snapshot_shows_what_occurred_only_and_skips_unknown_processes() -> None:
     catalog = Catalog.from_map(
         b.process_map([("sales", "warehouse")], targets={Priority.P1: ("15m", None)})
     )
@@ -255,14 +255,8 @@ def test_snapshot_preinitialises_the_catalog_and_skips_unknown_processes() -> No
     )
     board.put("h2", b.status("sales", "ghost", clocks=[("resolution", "running", None, past)]))
     snap = StateView(board).snapshot(catalog, NOW)
-    assert snap.open_items == [
-        (("sales", "warehouse", "P1"), 0),
-        (("sales", "warehouse", "P2"), 1),
-        (("sales", "warehouse", "P3"), 0),
-        (("sales", "warehouse", "P4"), 0),
-    ]
+    assert snap.open_items == [(("sales", "warehouse", "P2"), 1)]  # nothing pre-created
     assert snap.overdue_items == [
-        (("sales", "warehouse", "P1", "response"), 0),  # pre-initialised from the catalog
         (("sales", "warehouse", "P2", "resolution"), 1),  # known processes, outside the map
     ]
     assert snap.oldest_overdue == [(("sales", "warehouse", "P2", "resolution"), past.timestamp())]
@@ -274,7 +268,7 @@ def test_snapshot_reflects_the_time_it_is_asked_for() -> None:
     soon = b.T0 + timedelta(minutes=30)
     board.put("h1", b.status("sales", "warehouse", clocks=[("response", "running", None, soon)]))
     key = ("sales", "warehouse", "P3", "response")
-    assert dict(view.snapshot(CATALOG, NOW).overdue_items)[key] == 0
+    assert key not in dict(view.snapshot(CATALOG, NOW).overdue_items)  # only while overdue
     assert view.snapshot(CATALOG, NOW).oldest_overdue == []
     later = view.snapshot(CATALOG, soon.timestamp() + 1)
     assert dict(later.overdue_items)[key] == 1

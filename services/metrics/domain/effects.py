@@ -125,11 +125,13 @@ def decision_effects(envelope: Envelope, catalog: Catalog) -> list[Effect]:
             return [Effect(Family.RETRACTIONS, (*clock, payload.retracted.value))]
         case "sla.stopped":
             assert isinstance(payload, SlaStoppedV1)
-            return _stopped(envelope.key, clock, payload)
+            return _stopped(envelope.key, (f, t, payload.clock.value), payload)
     return []  # sla.warning: nothing to count (yet)
 
 
 def _stopped(handoff_id: str, clock: tuple[str, ...], stopped: SlaStoppedV1) -> list[Effect]:
+    """Duration and usage of a stopped clock, labelled (from, to, milestone): no priority,
+    which would multiply the histograms' series by four (see domain/tally.py, the budget)."""
     exemplar = exemplar_for(handoff_id, stopped.reached_at.timestamp())
     out: list[Effect] = []
     wall = stopped.elapsed_wall_seconds
