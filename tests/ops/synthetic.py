@@ -29,7 +29,7 @@ from shared.clock import FakeClock
 from shared.kafka import LagCollector, ProcessedCounter
 from shared.routes import RejectReason
 from shared.settings import KafkaSettings
-from sla.adapters.engine import EngineMetrics
+from sla.adapters.telemetry import SlaTelemetry
 
 PAIR = ("service-desk", "it-l2-network")
 PRIORITY = "P1"
@@ -89,10 +89,10 @@ def platform_exposition() -> dict[str, str]:
     Gauge("handoff_process_map_version", "as routing's main.py", registry=routing).set(1)
     out["baton-routing"] = generate_latest(routing).decode()
     sla = CollectorRegistry()
-    engine = EngineMetrics(sla)
-    engine.breach_delay.observe(0.02)
-    engine.transaction.observe(0.01)
-    engine.corrupt.inc()
+    telemetry = SlaTelemetry(sla, "sla.decisions.v1")
+    telemetry.breach_delay.labels("sla.decisions.v1", "0").observe(0.02)
+    telemetry.transaction(0.01)
+    telemetry.unreadable.inc()
     out["baton-sla"] = generate_latest(sla).decode()
     return out
 
