@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -38,6 +39,7 @@ from baton.client import (
 )
 from baton.files import Format, InputError, read_events
 from shared.contracts import Priority
+from shared.events import Outcome
 from shared.problem import FieldError, Problem
 
 T = TypeVar("T")
@@ -245,6 +247,14 @@ def post(
     batch_size: Annotated[
         int, typer.Option(min=1, help="events per request (intake's INTAKE_MAX_BATCH)")
     ] = MAX_BATCH,
+    cloudevents: Annotated[
+        bool,
+        typer.Option(
+            "--cloudevents",
+            help="the events are CloudEvents 1.0 (type baton.handoff.<event>, subject the "
+            "handoff id, ...), posted in batch mode (application/cloudevents-batch+json)",
+        ),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Post lifecycle events (intake's POST /v1/events) from a file or stdin, in batches of
@@ -271,6 +281,7 @@ def post(
                 key_prefix=idempotency_key,
                 size=batch_size,
                 done=lambda n: progress.advance(task, n),
+                cloudevents=cloudevents,
             )
         s.show(result, render.posted)
 
@@ -353,6 +364,17 @@ def case(
         s.show(s.client.case(case_id), render.case)
 
 
+_INSTANTS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+"""How --since and --until are written: a day, a minute, a second, or with its offset."""
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    """An instant given without an offset is read as UTC (sla wants one)."""
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)
+
+
 def _list_command(view: str, summary: str) -> None:
     def command(
         ctx: typer.Context,
@@ -381,6 +403,46 @@ def _list_command(view: str, summary: str) -> None:
 _list_command("open", "Open handoffs, most urgent first (sla).")
 _list_command("at-risk", "Open handoffs past a warning threshold, most urgent first (sla).")
 _list_command("overdue", "Handoffs past a deadline, most overdue first (sla).")
+
+
+@app.command()
+def closed(
+    ctx: typer.Context,
+    from_process: Annotated[str | None, typer.Option("--from", help="supplier")] = None,
+    to_process: Annotated[str | None, typer.Option("--to", help="receiver")] = None,
+    kind: Annotated[str | None, typer.Option(help="kind of handoff")] = None,
+    priority: Annotated[Priority | None, typer.Option(help="P1 .. P4")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=_INSTANTS, help="closed at or after (UTC unless an offset given)"),
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=_INSTANTS, help="closed before (likewise)")
+    ] = None,
+    outcome: Annotated[
+        Outcome | None, typer.Option(help="missed: a clock missed its target; met: none")
+    ] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="the `next` of the page before (default: the first page)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="handoffs per page")] = 100,
+    output: OutputOption = None,
+) -> None:
+    """Completed and cancelled handoffs, latest first, one page at a time (sla's GET
+    /v1/closed): by pair, kind, priority, period and outcome."""
+    with session(ctx, output) as s:
+        found = s.client.closed(
+            from_process=from_process,
+            to_process=to_process,
+            kind=kind,
+            priority=priority,
+            since=_utc(since),
+            until=_utc(until),
+            outcome=outcome,
+            cursor=cursor,
+            limit=limit,
+        )
+        s.show(found, render.closed_list)
 
 
 # --------------------------------------------------------------------------- routing

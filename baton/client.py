@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, TypeVar, cast
@@ -31,8 +32,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from intake.api.schemas import Accepted, EventAccepted, RejectionDetail, RejectionList, Replayed
 from routing.api.schemas import MapSummary, MapVersions, Reloaded
 from shared.contracts import Priority, ProcessMapV1
+from shared.events import Outcome
 from shared.problem import FieldError, Problem
-from sla.api.schemas import CaseOut, HandoffList, HandoffOut, PendingOut, View
+from sla.api.schemas import CaseOut, ClosedList, HandoffList, HandoffOut, View
 
 T = TypeVar("T")
 
@@ -103,7 +105,6 @@ Event = Mapping[str, Any] | BaseModel
 """An event to post: Baton's JSON as a mapping, or a model (e.g. intake.domain.posted's)."""
 
 _PROBLEM = TypeAdapter(Problem)
-_STATUS: TypeAdapter[HandoffOut | PendingOut] = TypeAdapter(HandoffOut | PendingOut)
 
 
 def _jsonable(event: Event) -> Any:
@@ -112,14 +113,24 @@ def _jsonable(event: Event) -> Any:
     return event
 
 
-def encode_batch(events: Sequence[Event]) -> bytes:
-    """The body of POST /v1/events for these events (deterministic: a retry sends the same
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+"""The media type of a batch of CloudEvents 1.0 (a JSON array), which POST /v1/events takes."""
+
+
+def encode_batch(events: Sequence[Event], *, cloudevents: bool = False) -> bytes:
+    """The body of POST /v1/events for these events: Baton's `{"events": [...]}`, or with
+    `cloudevents` the JSON array of a CloudEvents batch (deterministic: a retry sends the same
     bytes, which an Idempotency-Key requires)."""
-    return orjson.dumps({"events": [_jsonable(e) for e in events]}, option=orjson.OPT_SORT_KEYS)
+    items = [_jsonable(e) for e in events]
+    return orjson.dumps(items if cloudevents else {"events": items}, option=orjson.OPT_SORT_KEYS)
 
 
 def batches(
-    events: Sequence[Event], size: int = MAX_BATCH, max_bytes: int = MAX_BODY_BYTES
+    events: Sequence[Event],
+    size: int = MAX_BATCH,
+    max_bytes: int = MAX_BODY_BYTES,
+    *,
+    cloudevents: bool = False,
 ) -> list[Sequence[Event]]:
     """The events cut, in order, into batches of at most `size` events and `max_bytes` of
     body (an event larger than the body limit alone goes in a batch of its own, for intake to
@@ -128,7 +139,7 @@ def batches(
         raise ValueError("a batch holds at least one event")
     out: list[Sequence[Event]] = []
     start, length = 0, 0
-    overhead = len(encode_batch([]))
+    overhead = len(encode_batch([], cloudevents=cloudevents))
     for index, event in enumerate(events):
         item = len(orjson.dumps(_jsonable(event))) + 1
         full = index - start >= size or (index > start and overhead + length + item > max_bytes)
@@ -176,7 +187,7 @@ class BatchRefused(Exception):
         """The problem's field errors with `events[i]` counted from the start of the input."""
 
         def shifted(match: re.Match[str]) -> str:
-            return f"events[{int(match.group(1)) + self.first}]"
+            return f"{match.group(1)}[{int(match.group(2)) + self.first}]"
 
         return [
             FieldError(field=_EVENT_INDEX.sub(shifted, e.field, count=1), reason=e.reason)
@@ -184,7 +195,8 @@ class BatchRefused(Exception):
         ]
 
 
-_EVENT_INDEX = re.compile(r"^events\[(\d+)\]")
+_EVENT_INDEX = re.compile(r"^(events|)\[(\d+)\]")
+"""Where a batch's problem names an event: `events[i]` (Baton's JSON), `[i]` (CloudEvents)."""
 
 
 class Posted(BaseModel):
@@ -311,10 +323,18 @@ class Client:
 
     # ----------------------------------------------------------------------- intake
 
-    def post_events(self, events: Sequence[Event], idempotency_key: str | None = None) -> Accepted:
-        """POST /v1/events: one batch, all accepted or none."""
-        body = encode_batch(events)
-        headers = {"Content-Type": "application/json"}
+    def post_events(
+        self,
+        events: Sequence[Event],
+        idempotency_key: str | None = None,
+        *,
+        cloudevents: bool = False,
+    ) -> Accepted:
+        """POST /v1/events: one batch, all accepted or none; with `cloudevents`, the events
+        are CloudEvents 1.0 (`type` baton.handoff.<event>, `subject` the handoff id, ...),
+        posted in batch mode."""
+        body = encode_batch(events, cloudevents=cloudevents)
+        headers = {"Content-Type": CLOUDEVENTS_BATCH if cloudevents else "application/json"}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return self._call(
@@ -329,18 +349,20 @@ class Client:
         size: int = MAX_BATCH,
         max_bytes: int = MAX_BODY_BYTES,
         done: Callable[[int], None] | None = None,
+        cloudevents: bool = False,
     ) -> Posted:
         """Post any number of events in batches (`batches`), each with its Idempotency-Key
         (`batch_key`), in order; `done(n)` after each batch of n events. A refused batch
         raises BatchRefused, the batches before it accepted (posting the same events again
-        retries them, duplicating nothing)."""
-        chunks = batches(events, size, max_bytes)
+        retries them, duplicating nothing). `cloudevents`: the events are CloudEvents."""
+        chunks = batches(events, size, max_bytes, cloudevents=cloudevents)
         accepted: list[EventAccepted] = []
         first = 0
         for index, chunk in enumerate(chunks):
-            key = batch_key(key_prefix, index, len(chunks), encode_batch(chunk))
+            body = encode_batch(chunk, cloudevents=cloudevents)
+            key = batch_key(key_prefix, index, len(chunks), body)
             try:
-                accepted.extend(self.post_events(chunk, key).events)
+                accepted.extend(self.post_events(chunk, key, cloudevents=cloudevents).events)
             except BatonError as exc:
                 raise BatchRefused(exc, index + 1, len(chunks), first, accepted) from None
             first += len(chunk)
@@ -386,9 +408,9 @@ class Client:
 
     # ----------------------------------------------------------------------- sla
 
-    def status(self, handoff_id: str) -> HandoffOut | PendingOut:
+    def status(self, handoff_id: str) -> HandoffOut:
         """GET /v1/handoffs/{id}: every clock of every cycle, and the event history."""
-        return self._call(_STATUS, Service.SLA, "GET", f"/v1/handoffs/{_segment(handoff_id)}")
+        return self._call(HandoffOut, Service.SLA, "GET", f"/v1/handoffs/{_segment(handoff_id)}")
 
     def handoffs(
         self,
@@ -410,6 +432,34 @@ class Client:
             "limit": limit,
         }
         return self._call(HandoffList, Service.SLA, "GET", "/v1/handoffs", params=params)
+
+    def closed(
+        self,
+        *,
+        from_process: str | None = None,
+        to_process: str | None = None,
+        kind: str | None = None,
+        priority: Priority | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcome: Outcome | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> ClosedList:
+        """GET /v1/closed: one page of completed and cancelled handoffs, latest first (pass
+        the answer's `next` as `cursor` for the next page)."""
+        params = {
+            "from": from_process,
+            "to": to_process,
+            "kind": kind,
+            "priority": priority.value if priority else None,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "outcome": outcome.value if outcome else None,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return self._call(ClosedList, Service.SLA, "GET", "/v1/closed", params=params)
 
     def case(self, case_id: str) -> CaseOut:
         """GET /v1/cases/{id}: who held the case how long, what was late, ping-pong."""

@@ -16,7 +16,7 @@ from intake.api.schemas import RejectionDetail, RejectionList, RejectionOut, Rep
 from routing.api.schemas import MapSummary, MapVersions, Reloaded, StandardPreview
 from shared.contracts import ProcessMapV1, format_duration
 from shared.problem import FieldError
-from sla.api.schemas import CaseOut, HandoffList, HandoffOut, PendingOut
+from sla.api.schemas import CaseOut, ClosedList, HandoffList, HandoffOut
 
 _SHOWN_EVENTS = 20
 """A post lists its accepted events up to this many (`--output json` gives them all)."""
@@ -51,7 +51,9 @@ def yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-_WHOLE = frozenset({"deadline", "failed at", "occurred at", "published", "started", "ended"})
+_WHOLE = frozenset(
+    {"deadline", "failed at", "occurred at", "published", "started", "ended", "closed at"}
+)
 """Columns of instants, never wrapped (the others fold when the terminal is narrow)."""
 
 
@@ -143,16 +145,13 @@ def replayed(result: Replayed) -> RenderableType:
 # --------------------------------------------------------------------------- sla
 
 
-def status(result: HandoffOut | PendingOut) -> RenderableType:
+def status(result: HandoffOut) -> RenderableType:
     """One handoff: its clocks, cycles and history."""
     history = table(
         "History",
         ("occurred at", "event", "event id"),
         [(when(e.occurred_at), e.type, e.event_id) for e in result.history],
     )
-    if isinstance(result, PendingOut):
-        note = "pending: its events wait for the opening event (submitted or expected)"
-        return Group(fields(f"Handoff {result.handoff_id}", [("state", note)]), history)
     s = result.standard
     head = fields(
         f"Handoff {result.handoff_id}",
@@ -164,6 +163,7 @@ def status(result: HandoffOut | PendingOut) -> RenderableType:
             ("state", result.state.value),
             ("standard", f"{s.route_id} v{s.version}, {s.calendar}, objective {s.objective:g}"),
             ("breached", f"{yes(result.breached)} (ever: {yes(result.ever_breached)})"),
+            ("closed at", when(result.closed_at)),
             ("as of", when(result.as_of)),
         ],
     )
@@ -213,6 +213,25 @@ def handoff_list(result: HandoffList) -> RenderableType:
     columns = ("handoff", "case", "from → to", "prio", "clock", "deadline", "used", "late")
     more = " (more: raise --limit)" if result.truncated else ""
     return Group(table(None, columns, rows), Text(f"{result.count} {result.view}{more}"))
+
+
+def closed_list(result: ClosedList) -> RenderableType:
+    """A page of closed handoffs, latest first."""
+    rows = [
+        (
+            h.handoff_id,
+            h.case_id,
+            f"{h.from_process} → {h.to_process}",
+            h.priority.value,
+            h.state.value,
+            when(h.closed_at),
+            h.outcome.value,
+        )
+        for h in result.items
+    ]
+    columns = ("handoff", "case", "from → to", "prio", "state", "closed at", "outcome")
+    more = f"next page: --cursor {result.next}" if result.next else "last page"
+    return Group(table(None, columns, rows), Text(f"{len(result.items)} closed; {more}"))
 
 
 def case(result: CaseOut) -> RenderableType:

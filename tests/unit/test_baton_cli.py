@@ -217,7 +217,8 @@ def test_baton_help_lists_every_command() -> None:
     shown = subprocess.run(
         [str(baton), "--help"], capture_output=True, text=True, check=True, env={"COLUMNS": "200"}
     ).stdout
-    for command in ("post", "status", "case", "open", "at-risk", "overdue", "rejections"):
+    commands = ("post", "status", "case", "open", "at-risk", "overdue", "closed", "rejections")
+    for command in commands:
         assert f" {command} " in shown
     assert " map " in shown and " health " in shown
     sub = run("map", "--help").stdout
@@ -295,7 +296,9 @@ STATUS = {
     "history": [
         {"type": "submitted", "occurred_at": "2026-11-23T08:30:00Z", "event_id": "demo-1-s"}
     ],
+    "closed_at": None,
     "as_of": "2026-11-23T08:52:30Z",
+    "updated_at": "2026-11-23T08:30:00Z",
 }
 
 
@@ -353,6 +356,92 @@ def test_post_sends_each_batch_with_its_idempotency_key(served: Served) -> None:
     again = run("-o", "json", "post", "-", stdin=events)
     assert json.loads(again.stdout)["accepted"] == 5
     assert served.requests[-1].headers["idempotency-key"].startswith("baton-")
+
+
+def test_post_cloudevents_sends_batch_mode_and_names_fields_in_the_whole_input(
+    served: Served,
+) -> None:
+    events = [
+        {
+            "specversion": "1.0",
+            "id": f"ce-{i}",
+            "source": "/erp",
+            "type": "baton.handoff.accepted",
+            "subject": f"h{i}",
+        }
+        for i in range(3)
+    ]
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        if len(served.requests) == 2:
+            return problem(422, "Invalid events", ("[0].subject", "String should have ..."))
+        (e,) = json.loads(request.content)
+        answered = {"event_id": e["id"], "handoff_id": e["subject"], "type": "handoff.accepted"}
+        return httpx.Response(202, json={"accepted": 1, "events": [answered]})
+
+    served.handler = cloud
+    lines = "\n".join(json.dumps(e) for e in events)
+    result = run("post", "-", "--cloudevents", "--batch-size", "1", stdin=lines)
+    assert [r.headers["content-type"] for r in served.requests] == [
+        "application/cloudevents-batch+json"
+    ] * 2
+    assert json.loads(served.requests[0].content) == events[:1]  # the array, not {"events"}
+    assert result.exit_code == 1
+    assert "batch 2 of 3 (from event 1) refused by intake" in result.stderr
+    assert "[1].subject: String should have" in result.stderr
+
+
+CLOSED = {
+    "view": "closed",
+    "items": [
+        {
+            "handoff_id": "po-1",
+            "case_id": "order-1",
+            "kind": "pick-request",
+            "from": "sales",
+            "to": "warehouse",
+            "priority": "P3",
+            "state": "completed",
+            "closed_at": "2026-11-23T10:00:00Z",
+            "outcome": "missed",
+        }
+    ],
+    "next": "abc123",
+}
+
+
+def test_closed_sends_the_filters_and_pages_by_cursor(served: Served) -> None:
+    served.handler = lambda r: httpx.Response(200, json=CLOSED)
+    shown = run(
+        "closed",
+        "--from",
+        "sales",
+        "--outcome",
+        "missed",
+        "--since",
+        "2026-11-23",
+        "--until",
+        "2026-11-24T00:00:00+01:00",
+        "--cursor",
+        "xyz",
+        "--limit",
+        "5",
+    )
+    assert shown.exit_code == 0, shown.stderr
+    params = served.requests[-1].url.params
+    assert served.requests[-1].url.path == "/v1/closed"
+    assert dict(params) == {
+        "from": "sales",
+        "since": "2026-11-23T00:00:00+00:00",
+        "until": "2026-11-24T00:00:00+01:00",
+        "outcome": "missed",
+        "cursor": "xyz",
+        "limit": "5",
+    }
+    for text in ("po-1", "sales → warehouse", "2026-11-23 10:00:00Z", "missed", "--cursor abc123"):
+        assert text in shown.stdout
+    assert json.loads(run("-o", "json", "closed").stdout) == CLOSED
+    assert run("closed", "--outcome", "late").exit_code == 2
 
 
 def test_bad_input_exits_2_before_anything_is_sent(served: Served, tmp_path: Path) -> None:

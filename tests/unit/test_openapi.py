@@ -180,3 +180,21 @@ def test_problem_is_described_as_the_shape_of_every_error() -> None:
         assert set(problem["properties"]) == {"type", "title", "status", "detail", "errors"}
         names = spec_of(service)["components"]["schemas"]
         assert "HTTPValidationError" not in names and "ValidationError" not in names
+
+
+def test_the_cloudevents_bodies_shown_are_the_ones_intake_maps() -> None:
+    from intake.domain import cloudevents
+
+    spec = spec_of("intake")
+    content = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    (one,) = examples_of(content[cloudevents.STRUCTURED])
+    (many,) = examples_of(content[cloudevents.BATCH])
+    assert cloudevents.structured(one).event_id == one["id"]
+    assert [e.event_id for e in cloudevents.batch(many)] == [e["id"] for e in many]
+    schema = content[cloudevents.STRUCTURED]["schema"]
+    assert set(schema["required"]) == {"specversion", "id", "source", "type"}
+    shown = set(schema["properties"]["type"]["enum"])
+    assert shown == {f"baton.handoff.{n}" for n in LifecycleName.__args__}  # type: ignore[attr-defined]
+    wrong = {**one, "data": {**one["data"], "priority": "P9"}}
+    with pytest.raises(AssertionError):
+        assert_valid(wrong, schema, spec, "a submitted CloudEvent with priority P9")

@@ -72,6 +72,42 @@ BATCH = answer(
     ("po-4711-a", "po-4711", "handoff.accepted"),
 )
 
+CLOUDEVENT: dict[str, Any] = {
+    "specversion": "1.0",
+    "id": "erp-77-s",
+    "source": "/erp/orders",
+    "type": "baton.handoff.submitted",
+    "subject": "po-77",
+    "time": "2026-11-20T14:03:00+01:00",
+    "datacontenttype": "application/json",
+    "data": {"case_id": "order-77", "kind": "pick-request", "from": "sales", "priority": "P2"},
+}
+"""One CloudEvent in structured mode (application/cloudevents+json)."""
+
+CLOUDEVENTS_BATCH: list[dict[str, Any]] = [
+    {
+        "specversion": "1.0",
+        "id": "erp-77-a",
+        "source": "/wms",
+        "type": "baton.handoff.accepted",
+        "subject": "po-77",
+        "caseid": "order-77",
+        "data": {"actor": "j.peeters"},
+    },
+    {
+        "specversion": "1.0",
+        "id": "erp-77-p",
+        "source": "/wms",
+        "type": "baton.handoff.paused",
+        "subject": "po-77",
+        "time": "2026-11-20T15:10:00+01:00",
+        "data": {"reason": "waiting for stock"},
+    },
+]
+"""A CloudEvents batch (application/cloudevents-batch+json): a JSON array of events."""
+
+CLOUDEVENT_ANSWER = answer(("erp-77-s", "po-77", "handoff.submitted"))
+
 REJECTION: dict[str, Any] = {
     "id": "handoff.routed.v1.dlq:3:118",
     "service": "metrics",

@@ -21,9 +21,10 @@ from pydantic import TypeAdapter, ValidationError
 from intake.adapters.telemetry import IntakeMetrics
 from intake.api import examples
 from intake.api.schemas import Accepted, RejectionDetail, RejectionList, RejectionOut, Replayed
+from intake.domain import cloudevents
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
-from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
+from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn
 from intake.domain.rejections import Rejection
 from intake.handlers import Intake, MapNotLoaded
 from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
@@ -84,24 +85,78 @@ class PayloadTooLarge(ProblemError):
 
 
 def _body_spec(
-    adapter: TypeAdapter[Any], example: dict[str, Any], answer: dict[str, Any], named: bool = False
+    adapter: TypeAdapter[Any],
+    example: dict[str, Any],
+    answer: dict[str, Any],
+    named: bool = False,
+    more: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI of a posting operation whose body, key and header are read by hand (no
     FastAPI dependencies on this hot path): the body's own JSON schema with its example (or,
     `named`, a map of named examples), the Idempotency-Key header, the bearer security, and
-    the example of its 202."""
+    the example of its 202; `more`: other media types it takes."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     shown = {"examples" if named else "example": example}
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": schema, **shown}},
+            "content": {"application/json": {"schema": schema, **shown}, **(more or {})},
         },
         "parameters": [_IDEMPOTENCY_KEY],
         "security": SECURITY,
         "responses": {"202": {"content": {"application/json": {"example": answer}}}},
         "x-baton-schemas": defs,
+    }
+
+
+def _cloudevent_schema() -> dict[str, Any]:
+    """The JSON schema of one CloudEvent as intake takes it: the attributes Baton maps, and
+    the `data` of each `type` as that event's own schema (the components its Baton JSON
+    uses, e.g. HandoffSubmittedV1)."""
+    names = list(LifecycleName.__args__)  # type: ignore[attr-defined]
+    text = {"type": "string", "minLength": 1}
+    return {
+        "title": "CloudEvent",
+        "description": "A CloudEvent 1.0 (see the README's mapping). Other attributes and "
+        "extensions are allowed and ignored.",
+        "type": "object",
+        "required": ["specversion", "id", "source", "type"],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {**text, "description": "the event id (makes retries safe)"},
+            "source": {**text, "description": "the upstream system's name for itself"},
+            "type": {"enum": [cloudevents.TYPE_PREFIX + n for n in names]},
+            "subject": {**text, "description": "the handoff id (optional on submitted/expected)"},
+            "time": {"type": "string", "format": "date-time", "description": "occurred_at"},
+            "datacontenttype": {"type": "string", "pattern": "^(application|text)/(.+\\+)?json"},
+            "caseid": {**text, "description": "the case, on events after the opening one"},
+            "data": {"type": "object", "description": "what Baton's own JSON puts in `data`"},
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": cloudevents.TYPE_PREFIX + n}}},
+                "then": {
+                    "properties": {
+                        "data": {"$ref": f"#/components/schemas/Handoff{n.capitalize()}V1"}
+                    }
+                },
+            }
+            for n in names
+        ],
+    }
+
+
+def _cloudevents_content() -> dict[str, Any]:
+    """The CloudEvents media types of POST /v1/events (binary mode, ce-* headers with the
+    data as the body, is in the operation's description)."""
+    one = _cloudevent_schema()
+    return {
+        cloudevents.STRUCTURED: {"schema": one, "example": examples.CLOUDEVENT},
+        cloudevents.BATCH: {
+            "schema": {"type": "array", "minItems": 1, "items": one},
+            "example": examples.CLOUDEVENTS_BATCH,
+        },
     }
 
 
@@ -278,30 +333,49 @@ async def post_event(handoff_id: HandoffIdPath, request: Request) -> Response:
     status_code=202,
     response_model=Accepted,
     responses=_POSTING_ERRORS,
-    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE, examples.BATCH),
+    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE, examples.BATCH, more=_cloudevents_content()),
 )
 async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
-    none (at most `INTAKE_MAX_BATCH` per request)."""
+    none (at most `INTAKE_MAX_BATCH` per request). Also takes CloudEvents 1.0: one event in
+    structured mode (`application/cloudevents+json`), a batch (`application/cloudevents-batch
+    +json`) or binary mode (`ce-*` headers, the event's data as the body); see the README."""
     caller = caller_of(request, Scope.WRITE)
     idempotency_key = _idempotency_key(request)
     settings = request.app.state.settings
     raw = await _read_body(request, settings.max_body_bytes)
-    document = _parse(raw)
-    events = document.get("events") if isinstance(document, dict) else None
-    if isinstance(events, list) and len(events) > settings.max_batch:
-        raise PayloadTooLarge(
-            f"{len(events)} events in one request; at most {settings.max_batch}",
-            [FieldError(field="events", reason=f"at most {settings.max_batch} events")],
-        )
-    try:
-        batch: BatchIn = BATCH.validate_python(document)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-    paths = [f"events[{i}]" for i in range(len(batch.events))]
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == cloudevents.BATCH:
+        document = _parse(raw)
+        if isinstance(document, list) and len(document) > settings.max_batch:
+            raise _too_many(len(document), settings.max_batch, "body")
+        items = cloudevents.batch(document)
+        paths = [f"[{i}]" for i in range(len(items))]
+    elif media == cloudevents.STRUCTURED:
+        items, paths = [cloudevents.structured(_parse(raw))], [""]
+    elif cloudevents.is_binary(request.headers):
+        _parse(raw or b"null")  # NaN, Infinity or broken JSON are refused here too
+        items, paths = [cloudevents.binary(request.headers, raw)], [""]
+    else:
+        document = _parse(raw)
+        events = document.get("events") if isinstance(document, dict) else None
+        if isinstance(events, list) and len(events) > settings.max_batch:
+            raise _too_many(len(events), settings.max_batch, "events")
+        try:
+            batch: BatchIn = BATCH.validate_python(document)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        items = list(batch.events)
+        paths = [f"events[{i}]" for i in range(len(items))]
     fingerprint = _fingerprint(request, raw) if idempotency_key else ""
-    items: list[PostedEvent] = list(batch.events)
     return _reply(await _service(request).post(caller, items, paths, idempotency_key, fingerprint))
+
+
+def _too_many(count: int, limit: int, field: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{count} events in one request; at most {limit}",
+        [FieldError(field=field, reason=f"at most {limit} events")],
+    )
 
 
 # --------------------------------------------------------------------------- rejections

@@ -55,13 +55,9 @@ HANDOFF: dict[str, Any] = {
         {"cycle": 1, "started_at": _STARTED, "ended_at": None, "ended_by": None, "breached": False}
     ],
     "history": [{"type": "submitted", "occurred_at": _STARTED, "event_id": "demo-1-s"}],
+    "closed_at": None,
     "as_of": "2026-11-23T08:02:30Z",
-}
-
-PENDING: dict[str, Any] = {
-    "handoff_id": "po-9",
-    "state": "pending",
-    "history": [{"type": "accepted", "occurred_at": "2026-11-23T09:14:02Z", "event_id": "po-9-a"}],
+    "updated_at": "2026-11-23T07:40:00.120000Z",
 }
 
 OVERDUE: dict[str, Any] = {
@@ -85,6 +81,35 @@ OVERDUE: dict[str, Any] = {
     ],
 }
 
+CLOSED: dict[str, Any] = {
+    "view": "closed",
+    "items": [
+        {
+            "handoff_id": "INC-0998-l2",
+            "case_id": "INC-0998",
+            "kind": "incident",
+            "from": "service-desk",
+            "to": "it-l2-apps",
+            "priority": "P3",
+            "state": "completed",
+            "closed_at": "2026-11-23T07:31:12.004000Z",
+            "outcome": "met",
+        },
+        {
+            "handoff_id": "INC-0991-l2",
+            "case_id": "INC-0991",
+            "kind": "incident",
+            "from": "service-desk",
+            "to": "it-l2-network",
+            "priority": "P1",
+            "state": "cancelled",
+            "closed_at": "2026-11-20T16:05:40Z",
+            "outcome": "missed",
+        },
+    ],
+    "next": "WzE3OTUxOTA3NDAwMDAwMDAsICJJTkMtMDk5MS1sMiJd",
+}
+
 CASE: dict[str, Any] = {
     "case_id": "INC-1001",
     "started_at": _STARTED,
@@ -103,6 +128,8 @@ CASE: dict[str, Any] = {
     ],
     "late_handoffs": [],
     "ping_pong": False,
+    "ping_pongs": [],
+    "returned": False,
     "bounces": [],
     "handoffs": [HANDOFF],
 }
