@@ -364,15 +364,15 @@ def case(
         s.show(s.client.case(case_id), render.case)
 
 
-_INSTANTS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
-"""How --since and --until are written: a day, a minute, a second, or with its offset."""
-
-
-def _utc(instant: datetime | None) -> datetime | None:
-    """An instant given without an offset is read as UTC (sla wants one)."""
-    if instant is None or instant.tzinfo is not None:
-        return instant
-    return instant.replace(tzinfo=UTC)
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant as given on the command line (2026-11-23, 2026-11-23T09:30,
+    2026-11-23T09:30:00+01:00, ...Z); without an offset it is read as UTC (sla wants one)."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        message = f"{text!r} is not an ISO 8601 instant, e.g. 2026-11-23T09:30Z"
+        raise typer.BadParameter(message) from None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def _list_command(view: str, summary: str) -> None:
@@ -414,10 +414,13 @@ def closed(
     priority: Annotated[Priority | None, typer.Option(help="P1 .. P4")] = None,
     since: Annotated[
         datetime | None,
-        typer.Option(formats=_INSTANTS, help="closed at or after (UTC unless an offset given)"),
+        typer.Option(
+            parser=_instant, metavar="INSTANT", help="closed at or after (UTC unless an offset)"
+        ),
     ] = None,
     until: Annotated[
-        datetime | None, typer.Option(formats=_INSTANTS, help="closed before (likewise)")
+        datetime | None,
+        typer.Option(parser=_instant, metavar="INSTANT", help="closed before (likewise)"),
     ] = None,
     outcome: Annotated[
         Outcome | None, typer.Option(help="missed: a clock missed its target; met: none")
@@ -436,8 +439,8 @@ def closed(
             to_process=to_process,
             kind=kind,
             priority=priority,
-            since=_utc(since),
-            until=_utc(until),
+            since=since,
+            until=until,
             outcome=outcome,
             cursor=cursor,
             limit=limit,

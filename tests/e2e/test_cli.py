@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import Result
+from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from baton.cli import app
@@ -66,6 +68,35 @@ def heartbeat(handoff_id: str, case_id: str, priority: str, occurred_at: str) ->
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def assert_documented(url: str, path: str, body: Any) -> None:
+    """`body`, what GET `path` answered, is valid against the 200 its service's OpenAPI
+    documents for that path (the document the service serves)."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        spec = (await client.get("/openapi.json")).json()
+    answer = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    root = {**answer["schema"], "components": spec["components"]}
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in Draft202012Validator(root).iter_errors(body)
+    ]
+    assert not errors, f"GET {path} answered what its OpenAPI does not say: {errors[:5]}"
+
+
+def cloudevent(
+    name: str, handoff_id: str, at: str, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A CloudEvent 1.0 of Baton's event `name` for a handoff."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": f"{handoff_id}-{name}",
+        "source": "/e2e/cli",
+        "type": f"baton.handoff.{name}",
+        "subject": handoff_id,
+        "time": at,
+    }
+    return {**event, "data": data} if data else event
 
 
 async def test_post_of_a_json_lines_file_lands_in_sla_and_posting_it_again_duplicates_nothing(
@@ -155,8 +186,75 @@ async def test_open_at_risk_and_overdue_list_what_sla_holds(system: System) -> N
     await wait_for(lambda: listed("overdue", late), what="the late handoff in the overdue list")
     assert await listed("at-risk", risky)
     assert await listed("open", late) and await listed("open", risky)
+    overdue = await baton_json(system, "overdue", "--to", "it-l2-network")
+    await assert_documented(system.sla.url, "/v1/handoffs", overdue)
     table = await baton(system, "overdue", "--priority", "P1", "--limit", "1000")
     assert table.exit_code == 0 and late in table.stdout and risky not in table.stdout
+
+
+async def test_cloudevents_posted_close_handoffs_that_closed_lists_by_outcome_page_by_page(
+    system: System, tmp_path: Path
+) -> None:
+    met, missed = unique("cli-ce-met"), unique("cli-ce-miss")
+    start = datetime.now(UTC) - timedelta(seconds=60)
+
+    def at(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).isoformat()
+
+    def opening(handoff_id: str, priority: str) -> dict[str, Any]:
+        data = {"case_id": unique("CASE"), "kind": "heartbeat", "from": "service-desk"}
+        return cloudevent("submitted", handoff_id, at(0), {**data, "priority": priority})
+
+    events = [
+        opening(met, "P3"),
+        opening(missed, "P1"),  # 2 s response, 4 s resolution: completed at 10 s, late
+        cloudevent("accepted", met, at(1)),
+        cloudevent("completed", met, at(2)),
+        cloudevent("completed", missed, at(10)),
+    ]
+    file = tmp_path / "cloudevents.jsonl"
+    file.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    posted = await baton_json(system, "post", str(file), "--cloudevents")
+    assert posted["accepted"] == 5
+    assert [e["event_id"] for e in posted["events"]] == [e["id"] for e in events]
+
+    window = ["--since", at(-1), "--until", at(30), "--to", "it-l2-network"]
+
+    async def both_closed() -> Any:
+        found = await baton_json(system, "closed", *window)
+        return found if len(found["items"]) == 2 else None
+
+    page = await wait_for(both_closed, what="both CloudEvents handoffs closed in sla")
+    assert [(i["handoff_id"], i["outcome"]) for i in page["items"]] == [
+        (missed, "missed"),  # latest first
+        (met, "met"),
+    ]
+    assert page["next"] is None
+    await assert_documented(system.sla.url, "/v1/closed", page)
+    only = await baton_json(system, "closed", *window, "--outcome", "met")
+    assert [i["handoff_id"] for i in only["items"]] == [met]
+
+    first = await baton_json(system, "closed", *window, "--limit", "1")
+    assert [i["handoff_id"] for i in first["items"]] == [missed] and first["next"]
+    second = await baton_json(system, "closed", *window, "--limit", "1", "--cursor", first["next"])
+    assert [i["handoff_id"] for i in second["items"]] == [met]
+    table = await baton(system, "closed", *window, "--limit", "1")
+    assert table.exit_code == 0 and missed in table.stdout and "--cursor" in table.stdout
+    bad = await baton(system, "closed", "--cursor", "not-a-cursor")
+    assert bad.exit_code == 1 and "cursor: not a cursor this API returned" in bad.stderr
+
+    status = await baton_json(system, "status", met)
+    assert status["state"] == "completed" and status["closed_at"] is not None
+    await assert_documented(system.sla.url, "/v1/handoffs/{handoff_id}", status)
+    case = await baton_json(system, "case", status["case_id"])
+    await assert_documented(system.sla.url, "/v1/cases/{case_id}", case)
+
+
+async def test_a_wrong_cloudevent_is_refused_naming_its_attribute(system: System) -> None:
+    event = cloudevent("accepted", unique("cli-ce"), ago(1))
+    del event["id"]
+    result = await baton(system, "post", "-", "--cloudevents", stdin=json.dumps(event))
+    assert result.exit_code == 1 and "[0].id: required by CloudEvents 1.0" in result.stderr
 
 
 async def test_rejections_are_listed_shown_and_replayed(system: System) -> None:
@@ -183,6 +281,9 @@ async def test_rejections_are_listed_shown_and_replayed(system: System) -> None:
     assert f"Rejection {item['id']}" in shown.stdout and item["reason_code"] in shown.stdout
     detail = await baton_json(system, "rejections", "show", item["id"])
     assert detail["event"]["event_id"] == f"{orphan}-a"
+    await assert_documented(system.intake.url, "/v1/rejections/{rejection_id}", detail)
+    listing = await baton_json(system, "rejections", "list", "--handoff", orphan)
+    await assert_documented(system.intake.url, "/v1/rejections", listing)
 
     replayed = await baton(system, "rejections", "replay", item["id"])
     assert replayed.exit_code == 0, replayed.stderr

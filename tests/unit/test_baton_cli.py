@@ -442,6 +442,9 @@ def test_closed_sends_the_filters_and_pages_by_cursor(served: Served) -> None:
         assert text in shown.stdout
     assert json.loads(run("-o", "json", "closed").stdout) == CLOSED
     assert run("closed", "--outcome", "late").exit_code == 2
+    assert "not an ISO 8601 instant" in run("closed", "--since", "yesterday").stderr
+    run("closed", "--until", "2026-11-23T09:30:00.5Z")
+    assert served.requests[-1].url.params["until"] == "2026-11-23T09:30:00.500000+00:00"
 
 
 def test_bad_input_exits_2_before_anything_is_sent(served: Served, tmp_path: Path) -> None:
