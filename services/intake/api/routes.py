@@ -131,14 +131,22 @@ def _cloudevent_schema() -> dict[str, Any]:
             "time": {"type": "string", "format": "date-time", "description": "occurred_at"},
             "datacontenttype": {"type": "string", "pattern": "^(application|text)/(.+\\+)?json"},
             "caseid": {**text, "description": "the case, on events after the opening one"},
-            "data": {"type": "object", "description": "what Baton's own JSON puts in `data`"},
+            "data": {
+                "type": ["object", "null"],
+                "description": "what Baton's own JSON puts in `data` (null or absent: {})",
+            },
         },
         "allOf": [
             {
                 "if": {"properties": {"type": {"const": cloudevents.TYPE_PREFIX + n}}},
                 "then": {
                     "properties": {
-                        "data": {"$ref": f"#/components/schemas/Handoff{n.capitalize()}V1"}
+                        "data": {
+                            "anyOf": [
+                                {"$ref": f"#/components/schemas/Handoff{n.capitalize()}V1"},
+                                {"type": "null"},
+                            ]
+                        }
                     }
                 },
             }
