@@ -192,9 +192,15 @@ def test_the_cloudevents_bodies_shown_are_the_ones_intake_maps() -> None:
     assert cloudevents.structured(one).event_id == one["id"]
     assert [e.event_id for e in cloudevents.batch(many)] == [e["id"] for e in many]
     schema = content[cloudevents.STRUCTURED]["schema"]
-    assert set(schema["required"]) == {"specversion", "id", "source", "type"}
-    shown = set(schema["properties"]["type"]["enum"])
-    assert shown == {f"baton.handoff.{n}" for n in LifecycleName.__args__}  # type: ignore[attr-defined]
+    union = spec["components"]["schemas"]["CloudEvent"]
+    mapping = union["discriminator"]["mapping"]
+    assert set(mapping) == {f"baton.handoff.{n}" for n in LifecycleName.__args__}  # type: ignore[attr-defined]
+    for kind, ref in mapping.items():
+        variant = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+        assert set(variant["required"]) == {"specversion", "id", "source", "type"}
+        assert variant["properties"]["type"]["const"] == kind
+        data = variant["properties"]["data"]["anyOf"][0]["$ref"].rsplit("/", 1)[-1]
+        assert data == f"Handoff{kind.removeprefix('baton.handoff.').capitalize()}V1"
     wrong = {**one, "data": {**one["data"], "priority": "P9"}}
     with pytest.raises(AssertionError):
         assert_valid(wrong, schema, spec, "a submitted CloudEvent with priority P9")

@@ -90,11 +90,13 @@ def _body_spec(
     answer: dict[str, Any],
     named: bool = False,
     more: dict[str, Any] | None = None,
+    more_schemas: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI of a posting operation whose body, key and header are read by hand (no
     FastAPI dependencies on this hot path): the body's own JSON schema with its example (or,
     `named`, a map of named examples), the Idempotency-Key header, the bearer security, and
-    the example of its 202; `more`: other media types it takes."""
+    the example of its 202; `more`: other media types it takes, with their own schemas
+    (`more_schemas`)."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     shown = {"examples" if named else "example": example}
@@ -106,63 +108,64 @@ def _body_spec(
         "parameters": [_IDEMPOTENCY_KEY],
         "security": SECURITY,
         "responses": {"202": {"content": {"application/json": {"example": answer}}}},
-        "x-baton-schemas": defs,
+        "x-baton-schemas": {**defs, **(more_schemas or {})},
     }
 
 
-def _cloudevent_schema() -> dict[str, Any]:
-    """The JSON schema of one CloudEvent as intake takes it: the attributes Baton maps, and
-    the `data` of each `type` as that event's own schema (the components its Baton JSON
-    uses, e.g. HandoffSubmittedV1)."""
-    names = list(LifecycleName.__args__)  # type: ignore[attr-defined]
+_CLOUDEVENT = "#/components/schemas/CloudEvent"
+
+
+def _cloudevent_schemas() -> dict[str, Any]:
+    """The JSON schemas of a CloudEvent as intake takes it, as components: `CloudEvent`, a
+    union on `type` of one schema per Baton event (`CloudEventSubmitted`, ...), whose `data`
+    is that event's own schema (the one its Baton JSON uses, e.g. HandoffSubmittedV1)."""
     text = {"type": "string", "minLength": 1}
-    return {
-        "title": "CloudEvent",
-        "description": "A CloudEvent 1.0 (see the README's mapping). Other attributes and "
-        "extensions are allowed and ignored.",
-        "type": "object",
-        "required": ["specversion", "id", "source", "type"],
-        "properties": {
-            "specversion": {"const": "1.0"},
-            "id": {**text, "description": "the event id (makes retries safe)"},
-            "source": {**text, "description": "the upstream system's name for itself"},
-            "type": {"enum": [cloudevents.TYPE_PREFIX + n for n in names]},
-            "subject": {**text, "description": "the handoff id (optional on submitted/expected)"},
-            "time": {"type": "string", "format": "date-time", "description": "occurred_at"},
-            "datacontenttype": {"type": "string", "pattern": "^(application|text)/(.+\\+)?json"},
-            "caseid": {**text, "description": "the case, on events after the opening one"},
-            "data": {
-                "type": ["object", "null"],
-                "description": "what Baton's own JSON puts in `data` (null or absent: {})",
-            },
-        },
-        "allOf": [
-            {
-                "if": {"properties": {"type": {"const": cloudevents.TYPE_PREFIX + n}}},
-                "then": {
-                    "properties": {
-                        "data": {
-                            "anyOf": [
-                                {"$ref": f"#/components/schemas/Handoff{n.capitalize()}V1"},
-                                {"type": "null"},
-                            ]
-                        }
-                    }
+    mapping: dict[str, str] = {}
+    schemas: dict[str, Any] = {}
+    for name in LifecycleName.__args__:  # type: ignore[attr-defined]
+        kind = cloudevents.TYPE_PREFIX + name
+        data = {"$ref": f"#/components/schemas/Handoff{name.capitalize()}V1"}
+        title = f"CloudEvent{name.capitalize()}"
+        mapping[kind] = f"#/components/schemas/{title}"
+        schemas[title] = {
+            "title": title,
+            "type": "object",
+            "required": ["specversion", "id", "source", "type"],
+            "properties": {
+                "specversion": {"const": "1.0"},
+                "id": {**text, "description": "the event id (makes retries safe)"},
+                "source": {**text, "description": "the upstream system's name for itself"},
+                "type": {"const": kind},
+                "subject": {**text, "description": "the handoff id (optional on openings)"},
+                "time": {"type": "string", "format": "date-time", "description": "occurred_at"},
+                "datacontenttype": {
+                    "type": "string",
+                    "pattern": "^(application|text)/(.+\\+)?json",
                 },
-            }
-            for n in names
-        ],
+                "caseid": {**text, "description": "the case, on events after the opening one"},
+                "data": {
+                    "anyOf": [data, {"type": "null"}],
+                    "description": "what Baton's own JSON puts in `data` (null or absent: {})",
+                },
+            },
+        }
+    schemas["CloudEvent"] = {
+        "title": "CloudEvent",
+        "description": "A CloudEvent 1.0, `type` baton.handoff.<event> (see the README's "
+        "mapping). Other attributes and extensions are allowed and ignored.",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
     }
+    return schemas
 
 
 def _cloudevents_content() -> dict[str, Any]:
     """The CloudEvents media types of POST /v1/events (binary mode, ce-* headers with the
     data as the body, is in the operation's description)."""
-    one = _cloudevent_schema()
     return {
-        cloudevents.STRUCTURED: {"schema": one, "example": examples.CLOUDEVENT},
+        cloudevents.STRUCTURED: {"schema": {"$ref": _CLOUDEVENT}, "example": examples.CLOUDEVENT},
         cloudevents.BATCH: {
-            "schema": {"type": "array", "minItems": 1, "items": one},
+            "schema": {"type": "array", "minItems": 1, "items": {"$ref": _CLOUDEVENT}},
             "example": examples.CLOUDEVENTS_BATCH,
         },
     }
@@ -341,7 +344,13 @@ async def post_event(handoff_id: HandoffIdPath, request: Request) -> Response:
     status_code=202,
     response_model=Accepted,
     responses=_POSTING_ERRORS,
-    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE, examples.BATCH, more=_cloudevents_content()),
+    openapi_extra=_body_spec(
+        BATCH,
+        _BATCH_EXAMPLE,
+        examples.BATCH,
+        more=_cloudevents_content(),
+        more_schemas=_cloudevent_schemas(),
+    ),
 )
 async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
