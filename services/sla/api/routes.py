@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from shared.auth import Reader
 from shared.calendar import to_us
-from shared.contracts import Priority
+from shared.contracts import Priority, QueryInstant
 from shared.events import Outcome
 from shared.http import FieldError, NotFound, ProblemError
 from sla.api.schemas import (
@@ -84,26 +83,6 @@ async def list_handoffs(
     )
 
 
-_INSTANT: dict[str, Any] = {
-    "max_length": 64,
-    "json_schema_extra": {"format": "date-time"},
-    "examples": ["2026-11-21T00:00:00Z"],
-}
-"""An instant in a query: RFC 3339 text with its offset (a number is not one)."""
-
-
-def _instant(name: str, text: str) -> datetime:
-    """The instant a query parameter gives; 422 naming it when it is not one with an offset."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        reason = "an RFC 3339 instant with its UTC offset, e.g. 2026-11-21T00:00Z"
-        raise InvalidQuery("invalid period", [FieldError(field=name, reason=reason)])
-    return value
-
-
 @router.get("/closed", response_model=ClosedList)
 async def list_closed(
     request: Request,
@@ -112,8 +91,8 @@ async def list_closed(
     to_process: Annotated[str | None, Query(alias="to")] = None,
     kind: str | None = None,
     priority: Priority | None = None,
-    since: Annotated[str | None, Query(description="closed at or after", **_INSTANT)] = None,
-    until: Annotated[str | None, Query(description="closed before", **_INSTANT)] = None,
+    since: Annotated[QueryInstant | None, Query(description="closed at or after")] = None,
+    until: Annotated[QueryInstant | None, Query(description="closed before")] = None,
     outcome: Annotated[
         Outcome | None, Query(description="missed: some clock missed its target; met: none")
     ] = None,
@@ -122,15 +101,11 @@ async def list_closed(
 ) -> ClosedList:
     """Completed and cancelled handoffs (while sla keeps them), latest first, a page at a time:
     by pair, period and outcome."""
-    bounds = {}
-    for name, text in (("since", since), ("until", until)):
-        if text is not None:
-            bounds[name] = to_us(_instant(name, text))
     try:
         items, after = _queries(request).closed(
             Filters(from_process, to_process, kind, priority),
-            since=bounds.get("since"),
-            until=bounds.get("until"),
+            since=None if since is None else to_us(since),
+            until=None if until is None else to_us(until),
             outcome=outcome,
             cursor=cursor,
             limit=limit,
