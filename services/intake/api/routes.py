@@ -142,7 +142,10 @@ def _cloudevent_schemas() -> dict[str, Any]:
                     "type": "string",
                     "pattern": "^(application|text)/(.+\\+)?json",
                 },
-                "caseid": {**text, "description": "the case, on events after the opening one"},
+                "caseid": {
+                    "anyOf": [text, {"type": "null"}],
+                    "description": "the case, on events after the opening one (null: none)",
+                },
                 "data": {
                     "anyOf": [data, {"type": "null"}],
                     "description": "what Baton's own JSON puts in `data` (null or absent: {})",
