@@ -5,6 +5,7 @@ count), and posting them resumably and idempotently (intake answered by httpx.Mo
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -109,7 +110,7 @@ def test_each_team_change_is_one_handoff_chained_and_posted_in_time_order(
     changes = 0
     for log in logs:
         named = [t for t in log if t]
-        changes += sum(1 for x, y in zip(named, named[1:], strict=False) if x != y)
+        changes += sum(1 for x, y in itertools.pairwise(named) if x != y)
     assert len(handoffs) == changes
     by_case: dict[str, list[Handoff]] = {}
     for h in handoffs:
@@ -117,7 +118,7 @@ def test_each_team_change_is_one_handoff_chained_and_posted_in_time_order(
         assert h.submitted_at <= h.accepted_at <= h.completed_at
         by_case.setdefault(h.case_id, []).append(h)
     for chain in by_case.values():
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             assert before.receiver == after.sender
             assert before.completed_at == after.submitted_at
     posted = posted_events(handoffs, "incident")
@@ -204,7 +205,7 @@ def test_a_missing_column_or_a_bad_timestamp_is_an_error_naming_it(tmp_path: Pat
     with pytest.raises(LogError, match=r"log.csv:2: not an ISO 8601 timestamp: 'yesterday'"):
         read_log(path, Mapping())
     path.write_text("id,at\nK1,2012-03-01T10:00:00Z\n", encoding="utf-8")
-    with pytest.raises(LogError, match="no column for the case .* --case-column"):
+    with pytest.raises(LogError, match=r"no column for the case .* --case-column"):
         read_log(path, Mapping())
 
 
