@@ -37,6 +37,7 @@ from baton.client import (
     Unreachable,
     Urls,
 )
+from baton.eventlog import LogError, LogFormat, Mapping
 from baton.files import Format, InputError, read_events
 from shared.contracts import Priority
 from shared.events import Outcome
@@ -284,6 +285,112 @@ def post(
                 cloudevents=cloudevents,
             )
         s.show(result, render.posted)
+
+
+@app.command("import")
+def import_log(
+    ctx: typer.Context,
+    log: Annotated[Path, typer.Argument(help="event log: .csv, .xes or .xes.gz")],
+    fmt: Annotated[
+        LogFormat, typer.Option("--format", "-f", help="csv or xes (default: by the name)")
+    ] = LogFormat.AUTO,
+    case_column: Annotated[
+        str | None, typer.Option(help="the case (default: case:concept:name, SR Number, ...)")
+    ] = None,
+    timestamp_column: Annotated[
+        str | None, typer.Option(help="the event's time, ISO 8601 (default: time:timestamp, ...)")
+    ] = None,
+    team_column: Annotated[
+        str | None,
+        typer.Option(help="the team or resource (default: org:group, then org:resource, ...)"),
+    ] = None,
+    activity_column: Annotated[
+        str | None, typer.Option(help="the activity (default: concept:name, Activity)")
+    ] = None,
+    priority_column: Annotated[
+        str | None,
+        typer.Option(help="priority or impact: P1..P4, 1..4, Major/High/Medium/Low, ..."),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="of timestamps written without an offset")] = (
+        "UTC"
+    ),
+    kind: Annotated[str, typer.Option(help="the kind of every handoff (the map's routes)")] = (
+        "incident"
+    ),
+    priority: Annotated[
+        Priority, typer.Option(help="the priority when the log gives none")
+    ] = Priority.P3,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="the state file of acknowledged batches (default: in .baton-import/)"),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="post every batch again (duplicating nothing)")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="derive and count, post nothing")] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH, help="events per request")
+    ] = MAX_BATCH,
+    output: OutputOption = None,
+) -> None:
+    """Import an event log (CSV or XES): derive a handoff from every change of team within a
+    case (submitted at the sender's last event, accepted at the receiver's first, completed
+    when the receiver hands on or the case ends) and post them in event-time order through
+    intake's POST /v1/events. Resumable (a state file of the batches acknowledged) and
+    idempotent: running it again duplicates nothing."""
+    from baton import importer
+
+    mapping = Mapping(
+        case=case_column,
+        timestamp=timestamp_column,
+        team=team_column,
+        activity=activity_column,
+        priority=priority_column,
+        timezone=timezone,
+    )
+    try:
+        planned = importer.plan(
+            log, mapping, fmt=fmt, kind=kind, default_priority=priority.value, size=batch_size
+        )
+    except LogError as exc:
+        raise _usage(str(exc)) from None
+    settings: Settings = ctx.obj
+    shown = output or settings.output
+    if dry_run:
+        summary = {
+            "import_id": planned.import_id,
+            "log_events": planned.log_events,
+            "handoffs": len(planned.handoffs),
+            "events": planned.events,
+            "batches": len(planned.batches),
+        }
+        if shown is Output.JSON:
+            typer.echo(_json(summary))
+        else:
+            _console().print(render.fields("Would import", list(summary.items())))
+        return
+    progress_state = importer.State(state or importer.default_state(log, planned), planned)
+    with session(ctx, output) as s:
+        progress = Progress(
+            TextColumn(f"importing {log.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            TimeRemainingColumn(),
+            console=_err,
+            transient=True,
+            disable=not _err.is_terminal,
+        )
+        with progress:
+            task = progress.add_task("import", total=planned.events)
+            result = importer.run(
+                s.client,
+                planned,
+                progress_state,
+                restart=restart,
+                done=lambda n: progress.advance(task, n),
+            )
+        s.show(result, render.imported)
 
 
 @rejections_app.command("list")

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from baton.client import Posted
+from baton.importer import Imported
 from intake.api.schemas import RejectionDetail, RejectionList, RejectionOut, Replayed
 from routing.api.schemas import MapSummary, MapVersions, Reloaded, StandardPreview
 from shared.contracts import ProcessMapV1, format_duration
@@ -403,3 +404,22 @@ def map_versions(result: MapVersions) -> RenderableType:
 def health(rows: Sequence[tuple[str, str, str, str]]) -> RenderableType:
     """Each service's readiness: (service, url, status, checks)."""
     return table(None, ("service", "url", "status", "checks"), rows)
+
+
+def imported(result: Imported) -> RenderableType:
+    """What an import of an event log did."""
+    return fields(
+        "Imported",
+        [
+            ("import", result.import_id),
+            ("log events", result.log_events),
+            ("handoffs", result.handoffs),
+            ("events", result.events),
+            (
+                "batches",
+                f"{result.batches} ({result.posted_batches} posted, "
+                f"{result.skipped_batches} acknowledged before)",
+            ),
+            ("state", result.state),
+        ],
+    )

@@ -24,3 +24,4 @@ echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
 echo "== ops files for 2,500 pairs";   "$PY" bench/bench_ops.py 2>&1 | quiet
 echo "== intake against a hand-written peer"; "$PY" bench/bench_intake.py 2>&1 | quiet
 echo "== end to end";                   "$PY" bench/bench_flow.py 2>&1 | quiet
+echo "== baton import of the BPI 2013 log"; "$PY" bench/bench_import.py 2>&1 | quiet
