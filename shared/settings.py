@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, RateLimit
-from shared.topics import Topics
+from shared.topics import DEFAULT_HISTORY_RETENTION_DAYS, Topics
 
 
 class KafkaSettings(BaseModel):
@@ -30,6 +30,13 @@ class KafkaSettings(BaseModel):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     request_timeout_ms: int = 15000
+    history_retention_days: int = Field(
+        DEFAULT_HISTORY_RETENTION_DAYS,
+        ge=1,
+        le=100_000,
+        description="retention of handoff.routed.v1 and sla.decisions.v1, which the metrics "
+        "service's report store is rebuilt from (topics are created with it)",
+    )
 
     def group(self, service: str) -> str:
         """The consumer group (and transactional-id stem) of a service in this deployment:
@@ -39,7 +46,11 @@ class KafkaSettings(BaseModel):
     @property
     def topics(self) -> Topics:
         """The concrete topic names of this deployment."""
-        return Topics(prefix=self.topic_prefix, partitions=self.partitions)
+        return Topics(
+            prefix=self.topic_prefix,
+            partitions=self.partitions,
+            history_retention_days=self.history_retention_days,
+        )
 
 
 class ServiceSettings(BaseSettings):

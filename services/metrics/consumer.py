@@ -12,6 +12,11 @@ Delivery semantics:
   Unlabelable events (a process the catalog lacks) go to the DLQ and count as invalid.
 - The consumer starts only once a process map is loaded and both tables caught up: labelling
   needs the catalog, and rework/ratings need the pairs the status table knows.
+- The report store reads `sla.decisions.v1` and `handoff.routed.v1` on its own (shared
+  PositionedLog: no group, no Kafka commits, every partition): each batch's rows and the
+  positions after it go into the DuckDB file in one transaction, and reading resumes from the
+  positions stored there -- a restart loses nothing and stores nothing twice. Every instance
+  keeps the whole history (its own file), whatever partitions its group member owns.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from metrics.handlers import MetricsService
+from metrics.handlers import HistoryRecorder, MetricsService
 from metrics.settings import Settings
 from shared.events import PAYLOADS
 from shared.kafka import (
     BrokerWatch,
     ConsumerLoop,
     LagCollector,
+    PositionedLog,
     ProcessedCounter,
     Publisher,
     TableReader,
@@ -47,6 +53,7 @@ class MetricsConsumer:
         service: MetricsService,
         registry: CollectorRegistry,
         processed: ProcessedCounter,
+        recorder: HistoryRecorder,
     ) -> None:
         kafka = settings.kafka
         topics = kafka.topics
@@ -72,6 +79,21 @@ class MetricsConsumer:
             revoked=service.revoked,
         )
         registry.register(LagCollector(group, self.loop.lag))
+        self.recorder = recorder
+        self.history = PositionedLog(
+            kafka,
+            [topics.name(Stream.DECISIONS), topics.name(Stream.ROUTED)],
+            recorder.resume,
+            recorder.on_batch,
+        )
+        registry.register(
+            LagCollector(
+                kafka.group("metrics-history"),
+                lambda: recorder.lag(self.history.ends),
+                name="handoff_history_lag_records",
+                documentation="Records on the topics the report store has not stored yet.",
+            )
+        )
         self._starter: asyncio.Task[None] | None = None
         self._loop_started = False
 
@@ -81,6 +103,7 @@ class MetricsConsumer:
         await self.publisher.start()
         await self.map_reader.start()
         await self.status_reader.start()
+        await self.history.start()
         self._starter = asyncio.create_task(self._start_consumer(), name="metrics-starter")
 
     async def _start_consumer(self) -> None:
@@ -99,6 +122,7 @@ class MetricsConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
         await self.loop.stop()
+        await self.history.stop()
         await self.status_reader.stop()
         await self.map_reader.stop()
         await self.publisher.stop()
@@ -112,4 +136,9 @@ class MetricsConsumer:
             "process_map": self.map_reader.ready and self._service.catalog_loaded.is_set(),
             "status_table": self.status_reader.ready,
             "consumer": self._loop_started and self.loop.running and self.loop.joined.is_set(),
+            "history": self.history.running,
         }
+
+    def history_lag(self) -> int:
+        """Records on the topics the report store has not stored yet."""
+        return sum(lag for _, lag in self.recorder.lag(self.history.ends))

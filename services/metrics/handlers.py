@@ -1,5 +1,6 @@
 """metrics' use cases: events become staged effects; committed effects become exposed metrics;
-table records become the catalog and the status board.
+table records become the catalog and the status board; consumed records become the history
+of the report store.
 
 Restart safety: the effects of a partition's records are staged under that partition (the
 consumer passes it with every event), and applied to the exposed families only in
@@ -7,24 +8,28 @@ consumer passes it with every event), and applied to the exposed families only i
 before the commit loses only effects nobody saw, and the records replay after the restart; a
 restart begins at 0 (a normal counter reset for Prometheus) from the committed offsets, so no
 record is ever exposed twice. Gauges come from the tables, rebuilt from Kafka at every start.
+
+The report store (`HistoryRecorder`) is fed separately, from positions it keeps itself: each
+batch's rows and the positions after it are stored in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
+from metrics.domain.history import HistoryRow, StandardRow, history_row, standard_rows
 from metrics.domain.pairs import PairMemory
 from metrics.domain.status import StatusBoard
 from shared.contracts import ProcessMapV1
-from shared.events import Envelope, HandoffStatusV1
-from shared.kafka import Outbound, ProcessedCounter, Rejected, Source
+from shared.events import Envelope, HandoffStatusV1, UnknownEventType
+from shared.kafka import Outbound, Positions, ProcessedCounter, Received, Rejected, Source
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +95,10 @@ class MetricsService:
         self.pairs = pairs
         self.staging = staging
         self.catalog = Catalog.empty()
+        self.process_map: ProcessMapV1 | None = None
+        """The published map the catalog was built from (the review pages read its owners)."""
         self.catalog_loaded = asyncio.Event()
+        self.map_listeners: list[Callable[[ProcessMapV1], None]] = []
         self._processed = processed
         self._map_topic = map_topic
         self._status_topic = status_topic
@@ -128,12 +136,16 @@ class MetricsService:
             log.warning("process map tombstone: keeping version %d", self.catalog.version)
             return
         try:
-            catalog = Catalog.from_map(ProcessMapV1.model_validate_json(value))
+            process_map = ProcessMapV1.model_validate_json(value)
+            catalog = Catalog.from_map(process_map)
         except ValidationError as exc:
             log.error("invalid process map record ignored: %s", str(exc)[:500])
             self._processed.inc(self._map_topic, "processmap", "invalid")
             return
         self.catalog = catalog
+        self.process_map = process_map
+        for listener in self.map_listeners:
+            listener(process_map)
         self.instruments.preinitialise(catalog)
         self.catalog_loaded.set()
         log.info("process map version %d: %d pairs", catalog.version, len(catalog.pairs))
@@ -153,3 +165,83 @@ class MetricsService:
             self.board.put(handoff_id, None)
             return
         self.board.put(handoff_id, status)
+
+
+class HistoryStore(Protocol):
+    """Where the history goes: the report store."""
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The positions stored with the last batch."""
+        ...
+
+    def write(self, rows: Sequence[HistoryRow], positions: Positions) -> None:
+        """Store rows and the positions after them in one transaction."""
+        ...
+
+    def put_standards(self, rows: Sequence[StandardRow]) -> None:
+        """Remember the standard versions of a published map."""
+        ...
+
+
+class HistoryRecorder:
+    """The report store's use case: consumed records become history rows, stored together with
+    the positions after them; published maps become standard versions.
+
+    Unreadable records (the Prometheus side dead-letters them) and records that add nothing
+    (none today) are skipped, but their positions advance with the batch.
+    """
+
+    def __init__(self, store: HistoryStore, counted: Callable[[str, str, int], None]) -> None:
+        self._store = store
+        self._counted = counted
+        self.positions: dict[tuple[str, int], int] = {}
+        """The positions last stored (what was read up to)."""
+
+    def resume(self) -> Positions:
+        """Where reading resumes: the positions stored with the last batch."""
+        self.positions = self._store.positions()
+        return self.positions
+
+    def lag(self, ends: Positions) -> list[tuple[tuple[str, int], int]]:
+        """Records between what was stored and each partition's end."""
+        return [(tp, max(end - self.positions.get(tp, 0), 0)) for tp, end in ends.items()]
+
+    def rows_of(self, records: Sequence[Received]) -> tuple[list[HistoryRow], dict[str, int]]:
+        """The rows of a batch, and how many records of each topic were invalid."""
+        rows: list[HistoryRow] = []
+        invalid: dict[str, int] = {}
+        for record in records:
+            try:
+                row = history_row(Envelope.from_bytes(record.value))
+            except (ValidationError, UnknownEventType, ValueError):
+                invalid[record.topic] = invalid.get(record.topic, 0) + 1
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows, invalid
+
+    def record(self, records: Sequence[Received]) -> None:
+        """Store one batch (blocking: called on a worker thread)."""
+        rows, invalid = self.rows_of(records)
+        positions = dict(self.positions)
+        for r in records:
+            positions[(r.topic, r.partition)] = max(
+                positions.get((r.topic, r.partition), 0), r.offset + 1
+            )
+        self._store.write(rows, positions)
+        self.positions = positions
+        stored: dict[str, int] = {}
+        for r in records:
+            stored[r.topic] = stored.get(r.topic, 0) + 1
+        for topic, count in stored.items():
+            self._counted(topic, "ok", count - invalid.get(topic, 0))
+        for topic, count in invalid.items():
+            self._counted(topic, "invalid", count)
+
+    async def on_batch(self, records: list[Received]) -> None:
+        """PositionedLog callback: store the batch off the event loop."""
+        await asyncio.to_thread(self.record, records)
+
+    def on_process_map(self, process_map: ProcessMapV1) -> None:
+        """Remember the standard versions of a published map (a version is kept once)."""
+        self._store.put_standards(standard_rows(process_map))

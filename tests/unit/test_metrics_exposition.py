@@ -279,7 +279,12 @@ def test_process_map_preinitialises_every_combination_and_bad_records_count_inva
 async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_now() -> None:
     clock = FakeClock(b.T0)
     app = create_app(
-        Settings(kafka=KafkaSettings(topic_prefix="unit."), api_keys=b.ADMIN_KEYS), clock
+        Settings(
+            kafka=KafkaSettings(topic_prefix="unit."),
+            api_keys=b.ADMIN_KEYS,
+            history_path=":memory:",
+        ),
+        clock,
     )
     svc: MetricsService = app.state.service
     svc.on_process_map(b"current", b.map_bytes(PROCESS_MAP))
