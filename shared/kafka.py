@@ -906,8 +906,7 @@ class PositionedLog(TableReader):
         self._max_records = max_records
         self.gaps = 0
         """Partitions whose stored position had fallen out of the topic's retention."""
-        self.ends: dict[tuple[str, int], int] = {}
-        """Each partition's end offset as last seen (for lag)."""
+        self._lags: dict[tuple[str, int], int] = {}
         self._batch = asyncio.Lock()
 
     @property
@@ -1001,7 +1000,13 @@ class PositionedLog(TableReader):
             for tp in partitions:
                 high = consumer.highwater(tp)
                 if high is not None:
-                    self.ends[(tp.topic, tp.partition)] = high
+                    # Position, not stored offsets: it moves past transaction markers.
+                    position = await consumer.position(tp)
+                    self._lags[(tp.topic, tp.partition)] = max(high - position, 0)
+
+    def lag(self) -> list[tuple[tuple[str, int], int]]:
+        """Records between what was handed over and each partition's end, as last seen."""
+        return list(self._lags.items())
 
 
 async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:

@@ -89,7 +89,7 @@ class MetricsConsumer:
         registry.register(
             LagCollector(
                 kafka.group("metrics-history"),
-                lambda: recorder.lag(self.history.ends),
+                self.history.lag,
                 name="handoff_history_lag_records",
                 documentation="Records on the topics the report store has not stored yet.",
             )
@@ -141,4 +141,4 @@ class MetricsConsumer:
 
     def history_lag(self) -> int:
         """Records on the topics the report store has not stored yet."""
-        return sum(lag for _, lag in self.recorder.lag(self.history.ends))
+        return sum(lag for _, lag in self.history.lag())

@@ -202,10 +202,6 @@ class HistoryRecorder:
         self.positions = self._store.positions()
         return self.positions
 
-    def lag(self, ends: Positions) -> list[tuple[tuple[str, int], int]]:
-        """Records between what was stored and each partition's end."""
-        return [(tp, max(end - self.positions.get(tp, 0), 0)) for tp, end in ends.items()]
-
     def rows_of(self, records: Sequence[Received]) -> tuple[list[HistoryRow], dict[str, int]]:
         """The rows of a batch, and how many records of each topic were invalid."""
         rows: list[HistoryRow] = []
