@@ -374,6 +374,7 @@ def review_html(data: ReviewData) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<style>{STYLE}</style></head><body>"
         f'<header><h1 data-process="{escape(data.process)}">{escape(title)}</h1>'
         f'<p class="meta">Process <b>{escape(data.process)}</b>{owner} · period '
