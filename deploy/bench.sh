@@ -20,4 +20,5 @@ echo "== sla: state rebuild";           "$PY" bench/bench_sla.py rebuild --n "${
 echo "== sla: throughput";              "$PY" bench/bench_sla.py throughput --n 10000 2>&1 | quiet
 echo "== sla: breach detection";        "$PY" bench/bench_sla.py breach --n 5000 2>&1 | quiet
 echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
+echo "== metrics: reports (BPI 2013)";  "$PY" bench/bench_reports.py 2>&1 | quiet
 echo "== intake and end to end";        "$PY" bench/bench_flow.py 2>&1 | quiet

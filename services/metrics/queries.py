@@ -42,6 +42,7 @@ from metrics.domain.reports import (
     Window,
     WindowOut,
     page_of,
+    ratio,
     report_item,
     trailing_months,
 )
@@ -246,13 +247,13 @@ class ReportQueries:
         ).items
         if process not in known and as_supplier is None and as_customer is None and not pairs:
             return None
-        trend = []
-        for month in trailing_months(window, TREND_MONTHS):
-            item = self._one(Grouping.CUSTOMERS, month, ReportFilter(to_process=process))
-            figures = (
-                {m.milestone: (m.on_time_ratio, m.count) for m in item.milestones} if item else {}
-            )
-            trend.append(TrendPoint(month.label, figures))
+        months = trailing_months(window, TREND_MONTHS)
+        buckets = [(m.label, naive_utc(m.start), naive_utc(m.end)) for m in months]
+        sql = ReportSql(Grouping.CUSTOMERS, ReportFilter(to_process=process))
+        found: dict[str, dict[str, tuple[float | None, int]]] = defaultdict(dict)
+        for label, milestone, decided, met in self._store.query(*sql.clock_trend(buckets)):
+            found[label][milestone] = (ratio(int(met), int(decided)), int(decided))
+        trend = [TrendPoint(m.label, found.get(m.label, {})) for m in months]
         routes = process_map.routes if process_map is not None else ()
         owners = {pid: (p.owner.name if p.owner is not None else None) for pid, p in known.items()}
         standards = [

@@ -185,9 +185,15 @@ async def test_the_review_page_renders_in_chromium_with_the_json_reports_figures
     sizes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
     assert sizes and all(abs(float(w) - 595.9) < 1.5 for w, _ in sizes)  # A4 from @page
 
-    checked = {"customer": 0, "supplier": 0}
+    checked = {"customer": 0, "supplier": 0, "trend": 0}
     for name, value in figures:
         role, *path = name.split(".")
+        if role == "trend":  # the trend's last month is the period itself
+            if path[:2] == [MONTH, "response"]:
+                expected = lookup(reports["customer"]["items"][0], path[1:])
+                assert same(value, expected), (name, value, expected)
+                checked["trend"] += 1
+            continue
         if role not in checked:
             continue
         items = reports[role]["items"]
@@ -196,6 +202,7 @@ async def test_the_review_page_renders_in_chromium_with_the_json_reports_figures
         checked[role] += 1
     # Both roles' figures are on the page: deliveries, per milestone, rework, satisfaction.
     assert checked["customer"] >= 14 and checked["supplier"] >= 14, checked
+    assert checked["trend"] == 2, checked  # on-time share and count of the period's month
     as_customer = reports["customer"]["items"][0]
     assert as_customer["rework"]["count"] == 2  # what warehouse returned to sales
     as_supplier = reports["supplier"]["items"][0]

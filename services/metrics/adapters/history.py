@@ -421,6 +421,22 @@ class ReportSql:
             params.append(self.filters.priority)
         return sql, params
 
+    def clock_trend(
+        self, buckets: Sequence[tuple[str, datetime, datetime]]
+    ) -> tuple[str, list[Any]]:
+        """Per bucket (label, start, end) and milestone: clocks decided and met -- the on-time
+        trend, in one pass over the clocks."""
+        cte, params = clocks_sql(self.filters)
+        sql = f"""
+        WITH {cte},
+        buckets AS (SELECT unnest(?) AS label, unnest(?) AS b_start, unnest(?) AS b_end)
+        SELECT b.label, c.clock, count(c.outcome), count(*) FILTER (WHERE c.outcome = 'met')
+        FROM clocks c JOIN buckets b ON c.counted_at >= b.b_start AND c.counted_at < b.b_end
+        GROUP BY ALL
+        """
+        params += [[x[0] for x in buckets], [x[1] for x in buckets], [x[2] for x in buckets]]
+        return sql, params
+
     def deliveries(self, start: datetime, end: datetime) -> tuple[str, list[Any]]:
         """Per group: cycles opened in the window, and distinct handoffs."""
         where, params = _where_handoff(self.filters)
