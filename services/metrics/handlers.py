@@ -208,7 +208,7 @@ class HistoryRecorder:
         invalid: dict[str, int] = {}
         for record in records:
             try:
-                row = history_row(Envelope.from_bytes(record.value))
+                row = history_row(Envelope.from_bytes(record.value), record.offset)
             except (ValidationError, UnknownEventType, ValueError):
                 invalid[record.topic] = invalid.get(record.topic, 0) + 1
                 continue

@@ -151,3 +151,24 @@ def test_the_log_is_written_chunk_by_chunk_never_whole() -> None:
     pieces = list(csv_chunks(queries.event_log(everything, process=None, case_id=None, chunk=1000)))
     assert len(pieces) == 1 + 5  # the header, then one piece per chunk of the store's cursor
     assert sum(p.count("\r\n") for p in pieces) == 4501
+
+
+async def test_events_of_the_same_instant_keep_the_order_they_were_posted_in(
+    tmp_path: Path,
+) -> None:
+    app = app_with()
+    same = at(0)
+    kinds = ["submitted", "rejected", "submitted", "accepted", "completed", "rated"]
+    feed(
+        app,
+        *[
+            b.submitted("h9", *SW, at=same).model_copy(update={"event_id": f"z{i}"})
+            if kind == "submitted"
+            else b.event(kind, "h9", same, seq=str(i)).model_copy(update={"event_id": f"a{i}"})
+            for i, kind in enumerate(kinds)
+        ],
+    )
+    async with client_of(app) as client:
+        answer = await client.get("/v1/exports/events.csv")
+    activities = [line.split(",")[3] for line in answer.text.splitlines()[1:]]
+    assert activities == kinds  # not by event id (a0 < z0), not by type

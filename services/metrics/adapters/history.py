@@ -56,7 +56,8 @@ TABLES = {
         note VARCHAR,
         rating INTEGER,
         comment VARCHAR,
-        source VARCHAR""",
+        source VARCHAR,
+        seq BIGINT NOT NULL""",
     "decisions": """
         event_id VARCHAR PRIMARY KEY,
         handoff_id VARCHAR NOT NULL,
@@ -593,7 +594,7 @@ def _event_log(
             coalesce(l.priority, h.priority) AS priority,
             coalesce(h.route_id, l.route_id) AS route_id,
             coalesce(h.standard_version, l.standard_version) AS standard_version,
-            l.actor, l.reason, l.note, l.rating, l.comment
+            l.actor, l.reason, l.note, l.rating, l.comment, l.seq
         FROM lifecycle l LEFT JOIN handoffs h ON h.handoff_id = l.handoff_id
         WHERE l.occurred_at >= ? AND l.occurred_at < ?{where}
     )"""
@@ -605,7 +606,8 @@ def event_log_sql(
 ) -> tuple[str, list[Any]]:
     """The process-mining log: its events (columns EVENT_LOG_COLUMNS) by case, time, id."""
     cte, params = _event_log(start, end, process, case_id)
-    return f"WITH {cte} SELECT * FROM log ORDER BY case_id, occurred_at, event_id", params
+    sql = f"WITH {cte} SELECT * EXCLUDE (seq) FROM log ORDER BY case_id, occurred_at, seq, event_id"
+    return sql, params
 
 
 def event_log_objects_sql(

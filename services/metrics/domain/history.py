@@ -74,6 +74,9 @@ class LifecycleRow:
     rating: int | None
     comment: str | None
     source: str | None
+    seq: int
+    """The record's offset in its partition: a handoff's events share a partition, so this
+    orders events of the same instant as they were posted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +146,8 @@ def _reason(payload: object) -> str | None:
     return None
 
 
-def lifecycle_row(envelope: Envelope) -> LifecycleRow:
-    """The row of a routed lifecycle event."""
+def lifecycle_row(envelope: Envelope, seq: int = 0) -> LifecycleRow:
+    """The row of a routed lifecycle event (`seq`: its offset in its partition)."""
     payload = envelope.payload
     route = envelope.route
     case_id = envelope.correlation_id
@@ -178,6 +181,7 @@ def lifecycle_row(envelope: Envelope) -> LifecycleRow:
         rating=payload.rating if isinstance(payload, HandoffRatedV1) else None,
         comment=payload.comment if isinstance(payload, HandoffRatedV1) else None,
         source=envelope.source,
+        seq=seq,
     )
 
 
@@ -233,10 +237,11 @@ def decision_row(envelope: Envelope) -> DecisionRow | None:
     )
 
 
-def history_row(envelope: Envelope) -> HistoryRow | None:
-    """What one consumed event adds to the history (None: nothing, e.g. a status record)."""
+def history_row(envelope: Envelope, seq: int = 0) -> HistoryRow | None:
+    """What one consumed event adds to the history (None: nothing, e.g. a status record);
+    `seq` is the record's offset in its partition."""
     if envelope.event_type.startswith("handoff."):
-        return lifecycle_row(envelope)
+        return lifecycle_row(envelope, seq)
     return decision_row(envelope)
 
 
