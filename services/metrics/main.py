@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
 from metrics.adapters.exposition import Exposition
-from metrics.adapters.history import HistoryStore
+from metrics.adapters.history import HistoryStore, StoreClosed
 from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
 from metrics.api import routes
 from metrics.consumer import MetricsConsumer
@@ -33,6 +34,7 @@ from metrics.handlers import HistoryRecorder, MetricsService, Staging
 from metrics.queries import ReportQueries
 from metrics.settings import Settings
 from shared.clock import Clock, SystemClock
+from shared.http import problem_response
 from shared.kafka import ProcessedCounter
 from shared.logs import configure_observability
 from shared.service import service_app
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.open()  # open since create_app; again if an earlier lifespan closed it
         await kafka.start()
         purger = asyncio.create_task(purge_daily(), name="history-purge")
         try:
@@ -127,4 +130,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.store = store
     app.state.queries = queries
     app.include_router(routes.router)
+
+    @app.exception_handler(StoreClosed)
+    async def _closed(request: Request, exc: StoreClosed) -> JSONResponse:
+        # A request that arrives while the service stops: retry elsewhere or a bit later.
+        return problem_response(503, "Service unavailable", str(exc), headers={"Retry-After": "5"})
+
     return app

@@ -402,3 +402,14 @@ async def test_the_review_page_is_html_with_inline_svg_and_print_css() -> None:
     html = page.text
     assert html.count("<svg") >= 4 and "@media print" in html and "<script" not in html
     assert 'data-figure="customer.response.on_time_ratio" data-value="1.0"' in html
+
+
+async def test_a_report_asked_while_the_store_is_closed_is_a_503_to_retry() -> None:
+    app = app_with()
+    app.state.store.close()
+    async with client_of(app) as client:
+        answer = await client.get("/v1/reports/pairs")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    app.state.store.open()
+    async with client_of(app) as client:
+        assert (await client.get("/v1/reports/pairs")).status_code == 200

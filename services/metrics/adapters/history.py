@@ -135,14 +135,25 @@ def _columnar(rows: Sequence[Any], columns: Sequence[str]) -> list[list[Any]]:
     return [[getattr(row, c) for row in rows] for c in columns]
 
 
+class StoreClosed(RuntimeError):
+    """The store is not open (the service is stopping)."""
+
+
 class HistoryStore:
     """The DuckDB file of the handoff history (or `:memory:`)."""
 
     def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = duckdb.connect(path)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Open the file (creating it and its tables) unless it is open already."""
+        if self._db is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(self.path)
         cursor = self._db.cursor()
         try:
             for table, body in TABLES.items():
@@ -156,18 +167,22 @@ class HistoryStore:
                 )
             elif found[0] != SCHEMA_VERSION:
                 raise RuntimeError(
-                    f"{path} holds report-store schema {found[0]}, this version writes "
+                    f"{self.path} holds report-store schema {found[0]}, this version writes "
                     f"{SCHEMA_VERSION}: move the file away and the store is rebuilt from Kafka"
                 )
         finally:
             cursor.close()
 
     def close(self) -> None:
-        """Close the database (checkpointing its write-ahead log)."""
-        self._db.close()
+        """Close the database (checkpointing its write-ahead log); `open` opens it again."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own for the calling thread."""
+        if self._db is None:
+            raise StoreClosed(f"the report store {self.path} is closed")
         return self._db.cursor()
 
     # ----------------------------------------------------------------------- writing

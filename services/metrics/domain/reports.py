@@ -109,13 +109,15 @@ def _instant(text: str, field: str, tz: ZoneInfo) -> tuple[datetime, bool]:
         if len(raw) == 10:
             return _local_midnight(date.fromisoformat(raw), tz), True
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+        return value.astimezone(UTC), False
     except ValueError:
         raise InvalidReportQuery(
             field, f"expected a date (2026-11-01) or an ISO datetime, got {text!r}"
         ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC), False
+    except OverflowError:
+        raise InvalidReportQuery(field, f"{text!r} is out of range") from None
 
 
 def resolve_window(
