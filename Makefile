@@ -10,7 +10,8 @@ UV_VERSION := 0.13.9
 UV := .cache/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs test test-unit lint typecheck bench clean
+.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs test test-unit lint typecheck bench clean \
+	image image-lint k8s deploy-check
 
 help:
 	@echo "make run      start Kafka and the four services (installs what is missing)"
@@ -22,6 +23,9 @@ help:
 	@echo "make lock     re-resolve uv.lock after editing pyproject.toml"
 	@echo "make upgrade  upgrade every pinned dependency (a deliberate act: review, test, commit)"
 	@echo "make clean    stop everything and delete the broker's data and .run/"
+	@echo "make image    build the container image (needs a Docker engine)"
+	@echo "make k8s      regenerate deploy/k8s/ (after editing deploy/k8s/render.py)"
+	@echo "make deploy-check  lint the image, validate compose and k8s offline"
 
 install: venv kafka-fetch
 
@@ -73,6 +77,20 @@ lint: venv
 
 bench: install
 	@deploy/bench.sh
+
+IMAGE := baton:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+image:  ## one image for the four services: docker run $(IMAGE) intake|routing|sla|metrics
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
+
+image-lint: venv
+	$(BIN)/hadolint deploy/Dockerfile
+
+k8s: venv  ## deploy/k8s/*.yaml and deploy/kustomization.yaml are written by deploy/k8s/render.py
+	$(BIN)/python deploy/k8s/render.py
+
+deploy-check: venv  ## the image, compose and k8s checks of the suite, without a Docker engine
+	$(BIN)/pytest -q tests/unit/test_deploy_image.py tests/unit/test_deploy_compose.py tests/unit/test_deploy_k8s.py
 
 clean: stop
 	@$(KAFKA) clean || true

@@ -95,17 +95,19 @@ _TOO_LONG = f"not a usable duration: at most {int(MAX_DURATION.total_seconds()) 
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
-    """Parse a business duration: "90m", "4h", "1h30m", "45s" or a number of seconds.
+    """Parse a business duration: "90m", "4h", "1h30m", "45s" (or a timedelta).
 
-    Days and weeks are refused on purpose: on a business calendar "1d" could mean 24 working
-    hours or one working day, and that ambiguity is how SLA tools end up with wrong deadlines.
+    A bare number is refused: `response: 30` could mean minutes as easily as seconds. Days and
+    weeks are refused on purpose: on a business calendar "1d" could mean 24 working hours or
+    one working day, and that ambiguity is how SLA tools end up with wrong deadlines.
     """
     if isinstance(text, timedelta):
         value = text
     elif isinstance(text, int | float) and not isinstance(text, bool):
-        if not math.isfinite(text) or abs(text) > MAX_DURATION.total_seconds():
-            raise ValueError(_TOO_LONG)
-        value = timedelta(seconds=text)
+        shown = f"{text:g}" if isinstance(text, float) and math.isfinite(text) else str(text)
+        raise ValueError(
+            f"a duration needs its unit: write e.g. '{shown}m' or '{shown}s', not a bare {shown}"
+        )
     elif isinstance(text, str):
         raw = text.strip().lower().replace(" ", "")
         match = _DURATION_RE.match(raw)
@@ -191,6 +193,14 @@ def _expand_weekdays(key: str) -> list[str]:
 def _zones() -> frozenset[str]:
     # available_timezones() walks the tz database on disk: once per process, not per event.
     return frozenset(available_timezones())
+
+
+@functools.cache
+def holidays_data_version() -> str:
+    """The installed python-holidays version: the public-holiday data in force."""
+    from importlib.metadata import version
+
+    return version("holidays")
 
 
 @functools.cache
@@ -373,6 +383,11 @@ class ProcessMapV1(Frozen):
     version: int = Field(ge=1, description="+1 each time the published map changes")
     published_at: UtcDatetime
     source: str = Field("", description="where routing loaded it from (file path)")
+    holidays_version: str | None = Field(
+        None,
+        description="the python-holidays data the calendars' public holidays come from "
+        "(upgrading it moves deadlines, so it is part of the map in force)",
+    )
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
     routes: tuple[RouteSpecV1, ...]

@@ -441,18 +441,25 @@ def failure_headers(
 
 
 class EventIdWindow:
-    """The event ids seen most recently (bounded): de-duplicates redeliveries and retries."""
+    """The event ids seen most recently (bounded), each with the digest of what it carried:
+    de-duplicates redeliveries and retries, and tells them from an id reused for another event
+    (same id, other digest) -- which must be refused, not silently dropped as a duplicate."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[str, str | None] = OrderedDict()
 
     def __contains__(self, event_id: str) -> bool:
         return event_id in self._ids
 
-    def add(self, event_id: str) -> None:
+    def reused(self, event_id: str, digest: str | None) -> bool:
+        """True when `event_id` was seen with another digest (both known)."""
+        seen = self._ids.get(event_id)
+        return seen is not None and digest is not None and seen != digest
+
+    def add(self, event_id: str, digest: str | None = None) -> None:
         """Remember an id, forgetting the oldest beyond the bound."""
-        self._ids[event_id] = None
+        self._ids[event_id] = digest
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
 
@@ -618,13 +625,21 @@ class ConsumerLoop:
             return None
         event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
         if envelope.event_id in self._seen:
+            if self._seen.reused(envelope.event_id, envelope.digest):
+                reason = (
+                    f"event id {envelope.event_id!r} was already used for another event "
+                    f"(other content or another handoff than {envelope.key!r}); give each "
+                    "event its own id"
+                )
+                await self._dead_letter(record, "event-id-reused", reason, event_type)
+                return None
             self._processed.inc(record.topic, event_type, "duplicate")
             return None
         for attempt in range(1, self._max_attempts + 1):
             try:
                 out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
-                self._seen.add(envelope.event_id)
+                self._seen.add(envelope.event_id, envelope.digest)
                 return out, (envelope.event_id, event_type)
             except Rejected as exc:
                 await self._dead_letter(record, exc.code, exc.reason, event_type)

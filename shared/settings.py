@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, RateLimit
@@ -26,9 +26,11 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    ssl_cafile: FilePath | None = Field(
+        None, description="PEM CA bundle the broker certificates are checked against"
+    )
+    ssl_certfile: FilePath | None = Field(None, description="PEM client certificate (mutual TLS)")
+    ssl_keyfile: FilePath | None = Field(None, description="PEM key of ssl_certfile")
     request_timeout_ms: int = 15000
     history_retention_days: int = Field(
         DEFAULT_HISTORY_RETENTION_DAYS,
@@ -37,6 +39,25 @@ class KafkaSettings(BaseModel):
         description="retention of handoff.routed.v1 and sla.decisions.v1, which the metrics "
         "service's report store is rebuilt from (topics are created with it)",
     )
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        # Caught here, at start-up, instead of by a client failing to connect in the background.
+        protocol = self.security_protocol
+        sasl = protocol.startswith("SASL")
+        if sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {protocol} needs sasl_username and sasl_password "
+                "(KAFKA__SASL_USERNAME, KAFKA__SASL_PASSWORD)"
+            )
+        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_password):
+            raise ValueError(f"SASL settings are given but security_protocol is {protocol}")
+        tls_files = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
+        if protocol not in ("SSL", "SASL_SSL") and any(f is not None for f in tls_files):
+            raise ValueError(f"TLS files are given but security_protocol is {protocol}")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile is the key of ssl_certfile, which is not set")
+        return self
 
     def group(self, service: str) -> str:
         """The consumer group (and transactional-id stem) of a service in this deployment:

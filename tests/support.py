@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,13 +25,15 @@ T = TypeVar("T")
 class Broker:
     """A single-node KRaft broker run by deploy/kafka/kafka.sh on its own ports and data dir."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str, extra_env: Mapping[str, str] | None = None) -> None:
+        """`extra_env`: more of kafka.sh's settings (e.g. deploy/kafka/secure.sh's broker.env)."""
         self.port = port
         self.env = {
             **os.environ,
             "KAFKA_PORT": str(port),
             "KAFKA_CONTROLLER_PORT": str(port + 1),
             "KAFKA_DATA_DIR": str(REPO / ".run" / f"kafka-{name}-{port}"),
+            **(extra_env or {}),
         }
 
     @property

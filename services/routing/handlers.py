@@ -18,7 +18,7 @@ from routing.domain.catalog import Catalog
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Change, Versioned, next_map
 from shared.clock import Clock
-from shared.contracts import ProcessMapV1
+from shared.contracts import ProcessMapV1, holidays_data_version
 from shared.events import Envelope, HandoffOpeningV1
 from shared.kafka import Outbound, Rejected
 from shared.routes import RejectReason, Router, RoutingError
@@ -66,7 +66,13 @@ async def put_in_force(
 ) -> Versioned:
     """Version the loaded map against the published one; publish it if anything changed."""
     previous = await store.read_current()
-    versioned = next_map(draft, previous, now=clock.now(), source=source)
+    versioned = next_map(
+        draft,
+        previous,
+        now=clock.now(),
+        source=source,
+        holidays_version=holidays_data_version(),
+    )
     edits = [
         f"{s.route_id} v{s.version} ({s.change.value})"
         for s in versioned.standards

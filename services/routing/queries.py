@@ -13,7 +13,7 @@ from routing.domain.catalog import Catalog
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned, next_map
 from routing.handlers import MapState
-from shared.contracts import ProcessMapV1
+from shared.contracts import ProcessMapV1, holidays_data_version
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,14 @@ class MapQueries:
         listing every error."""
         draft = parse_map_text(text)
         current = self._state.current
-        return Preview(draft, next_map(draft, current, now=now, source="validate"), current)
+        return Preview(
+            draft,
+            next_map(
+                draft,
+                current,
+                now=now,
+                source="validate",
+                holidays_version=holidays_data_version(),
+            ),
+            current,
+        )

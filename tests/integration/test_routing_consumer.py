@@ -247,3 +247,28 @@ async def test_map_is_published_and_a_restart_with_an_edited_standard_bumps_its_
     assert event.route is not None
     assert event.route.standard.version == 2
     assert event.route.standard.targets[Priority.P1].response.total_seconds() == 3
+
+
+async def test_an_event_id_reused_for_other_content_is_dead_lettered_not_dropped(
+    kafka: KafkaSettings,
+) -> None:
+    raw_topic, routed_topic = kafka.topics.name(Stream.RAW), kafka.topics.name(Stream.ROUTED)
+    first = submitted("h-first").model_copy(update={"digest": "a" * 32, "source": "erp"})
+    retry = first.model_copy(update={"recorded_at": datetime.now(UTC)})  # same id, same digest
+    reused = submitted("h-other").model_copy(
+        update={"event_id": first.event_id, "digest": "b" * 32, "source": "erp"}
+    )
+    marker = submitted("h-marker")
+    async with running_routing(kafka), upstream(kafka) as publisher:
+        for envelope in (first, retry, reused, marker):
+            await publisher.publish(raw_topic, envelope)
+        routed = await read_until(kafka, routed_topic, has_ids(marker.event_id))
+        dead = await wait_for(
+            lambda: read_all(kafka, kafka.topics.dlq(Stream.RAW)), what="the dead letter"
+        )
+    # same partition or not, the first is routed once and the reuse is refused with a reason
+    assert sorted(e.key for e in routed) == ["h-first", "h-marker"]
+    (letter,) = dead
+    headers = dict(letter.headers)
+    assert letter.key == b"h-other" and headers["dlq.code"] == b"event-id-reused"
+    assert first.event_id.encode() in headers["dlq.reason"]

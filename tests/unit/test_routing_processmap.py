@@ -326,13 +326,37 @@ def test_route_without_to_and_a_null_from_is_reported() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "duration", [".inf", "-.inf", ".nan", "1000000000000000000000", "99999999999999h", "87841h"]
-)
+@pytest.mark.parametrize("duration", ["99999999999999h", "87841h"])
 def test_duration_too_long_for_a_target_is_reported_not_crashed_on(duration: str) -> None:
     (error,) = errors_of(BASE.replace("response: 15m", f"response: {duration}"))
     assert error.path == "routes[0].standard.targets.P1.response"
     assert error.reason == "not a usable duration: at most 87840h"
+
+
+@pytest.mark.parametrize(
+    "duration", ["30", "1.5", ".inf", "-.inf", ".nan", "1000000000000000000000"]
+)
+def test_a_bare_number_is_refused_because_a_duration_carries_its_unit(duration: str) -> None:
+    (error,) = errors_of(BASE.replace("response: 15m", f"response: {duration}"))
+    assert error.path == "routes[0].standard.targets.P1.response"
+    assert error.reason.startswith("a duration needs its unit: write e.g.")
+
+
+@pytest.mark.parametrize(
+    ("objective", "words"),
+    [
+        ("195%", "195% is not a share of handoffs"),
+        ("95", "write 0.95 or '95%'"),
+        ("150", "a share between 0 and 1 (e.g. 0.95)"),
+        ("100%", "100% is not a share of handoffs"),
+    ],
+)
+def test_an_objective_out_of_range_gets_a_suggestion_that_makes_sense(
+    objective: str, words: str
+) -> None:
+    text = BASE.replace("      targets:", f"      objective: {objective}\n      targets:", 1)
+    (error,) = errors_of(text)
+    assert error.path == "routes[0].standard.objective" and words in error.reason
 
 
 def test_the_exception_message_lists_every_error() -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.versioning import Change, next_map
 from routing.handlers import put_in_force
+from routing.settings import DEFAULT_MAP
 from shared.clock import FakeClock
 from shared.contracts import ProcessMapV1
 
@@ -168,3 +169,14 @@ async def test_put_in_force_publishes_only_when_the_map_changed() -> None:
     assert current.map is store.published[-1]
     assert current.map.published_at == T0 + timedelta(hours=2)
     assert versions(current.map) == {"pick": 1, "invoice": 2}
+
+
+def test_new_holidays_data_publishes_a_new_map_version_with_the_version_shown() -> None:
+    draft = parse_map_text(DEFAULT_MAP.read_text())
+    first = next_map(draft, None, now=T0, source="f", holidays_version="0.108")
+    assert first.map.holidays_version == "0.108"
+    same = next_map(draft, first.map, now=T0, source="f", holidays_version="0.108")
+    assert not same.publish
+    upgraded = next_map(draft, first.map, now=T0, source="f", holidays_version="0.109")
+    assert upgraded.publish and upgraded.map.version == first.map.version + 1
+    assert {s.change.value for s in upgraded.standards} == {"unchanged"}

@@ -473,12 +473,20 @@ class _Checker:
         else:
             calendar_ok = False  # the receiver is reported already
         if "objective" in fields:
-            objective = _percent(fields["objective"])
-            if isinstance(objective, int | float) and 1 < objective <= 100:
-                self.error(
-                    f"{path}.objective",
-                    f"a share between 0 and 1: write {objective / 100:g} or '{objective:g}%'",
-                )
+            written = fields["objective"]
+            objective = _percent(written)
+            reason = None
+            if isinstance(written, str) and isinstance(objective, float) and objective >= 1:
+                reason = f"{written.strip()} is not a share of handoffs: write at most 99.99%"
+            elif isinstance(objective, int | float) and not isinstance(objective, bool):
+                if 1 < objective < 100:
+                    reason = (
+                        f"a share between 0 and 1: write {objective / 100:g} or '{objective:g}%'"
+                    )
+                elif objective >= 100:
+                    reason = "a share between 0 and 1 (e.g. 0.95) or a percentage such as '95%'"
+            if reason is not None:
+                self.error(f"{path}.objective", reason)
                 objective = 0.5  # reported; a stand-in lets the rest be checked
             fields["objective"] = objective
         fields["version"] = 1

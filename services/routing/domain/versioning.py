@@ -93,20 +93,33 @@ def _content(
 
 
 def next_map(
-    draft: ProcessMapDraft, previous: ProcessMapV1 | None, *, now: datetime, source: str
+    draft: ProcessMapDraft,
+    previous: ProcessMapV1 | None,
+    *,
+    now: datetime,
+    source: str,
+    holidays_version: str | None = None,
 ) -> Versioned:
-    """The map to apply given the last published one: versions assigned, publish if changed."""
+    """The map to apply given the last published one: versions assigned, publish if changed.
+
+    `holidays_version` is the python-holidays data the calendars' public holidays come from:
+    new data moves real deadlines, so a change of it publishes a new map version too.
+    """
     routes, versions = version_standards(draft, previous)
     kept = {r.id for r in draft.routes}
     removed = tuple(r.id for r in previous.routes if r.id not in kept) if previous else ()
-    if previous is not None and _content(draft.calendars, draft.processes, routes) == _content(
-        previous.calendars, previous.processes, previous.routes
+    if (
+        previous is not None
+        and previous.holidays_version == holidays_version
+        and _content(draft.calendars, draft.processes, routes)
+        == _content(previous.calendars, previous.processes, previous.routes)
     ):
         return Versioned(previous, False, versions, removed)
     pmap = ProcessMapV1(
         version=previous.version + 1 if previous is not None else 1,
         published_at=now,
         source=source,
+        holidays_version=holidays_version,
         calendars=draft.calendars,
         processes=draft.processes,
         routes=routes,
