@@ -177,6 +177,9 @@ class ReportQueries:
     ) -> Report:
         """A report per `grouping` over `window`: one page of groups, each with its latest
         breaches and comments."""
+        # The store's state first: what it says was stored before the queries run, so a
+        # report claiming "caught up" never shows less than that.
+        state = self._state()
         start, end = naive_utc(window.start), naive_utc(window.end)
         sql = ReportSql(grouping, filters)
         facts = self._facts(sql, start, end)
@@ -206,11 +209,12 @@ class ReportQueries:
             filters=filters.as_dict(),
             items=[report_item(grouping, key, facts[key]) for key in chosen],
             page=page,
-            store=self._state(),
+            store=state,
         )
 
     def late(self, window: Window, filters: ReportFilter, *, limit: int, offset: int) -> LateList:
         """The breaches of a window, latest deadline first, one page."""
+        state = self._state()  # before the queries, as in `report`
         start, end = naive_utc(window.start), naive_utc(window.end)
         sql = ReportSql(Grouping.PAIRS, filters)
         rows = self._store.query(*sql.late(start, end, None, None, limit, offset))
@@ -226,7 +230,7 @@ class ReportQueries:
                 total=total,
                 next_offset=following if following < total else None,
             ),
-            store=self._state(),
+            store=state,
         )
 
     # ----------------------------------------------------------------------- review
