@@ -10,16 +10,18 @@ UV_VERSION := 0.13.9
 UV := .cache/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs test test-unit lint typecheck bench clean \
-	image image-lint k8s deploy-check
+.PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs reload-map test test-unit \
+	lint typecheck bench clean image image-lint k8s deploy-check ops ops-check
 
 help:
-	@echo "make run      start Kafka and the four services (installs what is missing)"
+	@echo "make run      start Kafka, the four services, Prometheus and Alertmanager (installs what is missing)"
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make status   what is running"
+	@echo "make reload-map  check deploy/process-map.yaml and put it in force (no restart)"
 	@echo "make test     the whole test suite against a real Kafka broker"
 	@echo "make bench    benchmarks (print their figures)"
 	@echo "make lint     ruff + mypy"
+	@echo "make ops      regenerate Prometheus rules, Alertmanager routes, Grafana dashboards from deploy/process-map.yaml"
 	@echo "make lock     re-resolve uv.lock after editing pyproject.toml"
 	@echo "make upgrade  upgrade every pinned dependency (a deliberate act: review, test, commit)"
 	@echo "make clean    stop everything and delete the broker's data and .run/"
@@ -64,6 +66,9 @@ status:
 logs:
 	@tail -n 50 .run/logs/*.log
 
+reload-map:
+	@deploy/run.sh reload-map
+
 test: install
 	$(BIN)/pytest
 
@@ -74,6 +79,12 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services/intake services/sla services/routing services/metrics
+
+ops: venv  ## after editing deploy/process-map.yaml: regenerate deploy/prometheus, alertmanager, grafana
+	$(BIN)/python -m metrics.ops generate deploy/process-map.yaml
+
+ops-check: venv  ## what CI checks: the committed files are what the map generates
+	$(BIN)/pytest -q tests/ops
 
 bench: install
 	@deploy/bench.sh

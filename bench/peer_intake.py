@@ -61,13 +61,15 @@ class Batch(BaseModel):
 
 def create_app() -> FastAPI:
     topic = os.environ["PEER_TOPIC"]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=os.environ["PEER_BOOTSTRAP"], acks="all", enable_idempotence=True
-    )
+    state: dict[str, AIOKafkaProducer] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=os.environ["PEER_BOOTSTRAP"], acks="all", enable_idempotence=True
+        )
         await producer.start()
+        state["producer"] = producer
         yield
         await producer.stop()
 
@@ -79,6 +81,7 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/events", status_code=202)
     async def post_events(batch: Batch) -> dict[str, int]:
+        producer = state["producer"]
         futures = [
             await producer.send(topic, e.model_dump_json().encode(), key=e.handoff_id.encode())
             for e in batch.events
@@ -88,6 +91,7 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/handoffs/{handoff_id}/events", status_code=202)
     async def post_event(handoff_id: str, event: OneEvent) -> dict[str, int]:
+        producer = state["producer"]
         future = await producer.send(
             topic, event.model_dump_json().encode(), key=handoff_id.encode()
         )

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,12 +24,31 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case id: a-z, 0-9, '-'")]
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def as_slug(text: str) -> str:
+    """An id made from a name the way Baton's tools do it ("V5 3rd" -> "v5-3rd"): lower case,
+    every run of other characters one '-', cut to 63; may be empty."""
+    return _NOT_SLUG.sub("-", text.lower()).strip("-")[:63].rstrip("-")
+
+
+ANY_PROCESS = "*"
+"""A route's `from` that stands for every process (a default route to its receiver)."""
+RouteOrigin = Annotated[
+    str,
+    Field(
+        pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,62})$",
+        description="a process id, a group id (ProcessMapV1.groups) or '*' for any process",
+    ),
+]
 Identifier = Annotated[
     str,
     Field(
@@ -58,6 +78,8 @@ class ClockName(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # already normalised (the common case on the hot paths)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
     try:
@@ -101,6 +123,8 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     weeks are refused on purpose: on a business calendar "1d" could mean 24 working hours or
     one working day, and that ambiguity is how SLA tools end up with wrong deadlines.
     """
+    if isinstance(text, str):
+        return _parse_duration_text(text)  # a map repeats the same few texts thousands of times
     if isinstance(text, timedelta):
         value = text
     elif isinstance(text, int | float) and not isinstance(text, bool):
@@ -108,24 +132,27 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         raise ValueError(
             f"a duration needs its unit: write e.g. '{shown}m' or '{shown}s', not a bare {shown}"
         )
-    elif isinstance(text, str):
-        raw = text.strip().lower().replace(" ", "")
-        match = _DURATION_RE.match(raw)
-        if not raw or match is None or not any(match.groups()):
-            hint = ""
-            if raw[-1:] in {"d", "w"}:
-                hint = (
-                    " (days and weeks are ambiguous on a business calendar: write hours, e.g. '8h')"
-                )
-            raise ValueError(
-                f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}"
-            )
-        h, m, s = (int(g) if g else 0 for g in match.groups())
-        if h * 3600 + m * 60 + s > MAX_DURATION.total_seconds():
-            raise ValueError(_TOO_LONG)
-        value = timedelta(hours=h, minutes=m, seconds=s)
     else:
         raise ValueError(f"invalid duration {text!r}")
+    return _in_range(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_duration_text(text: str) -> timedelta:
+    raw = text.strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(raw)
+    if not raw or match is None or not any(match.groups()):
+        hint = ""
+        if raw[-1:] in {"d", "w"}:
+            hint = " (days and weeks are ambiguous on a business calendar: write hours, e.g. '8h')"
+        raise ValueError(f"invalid duration {text!r}: use h/m/s like '4h', '90m', '1h30m'{hint}")
+    h, m, s = (int(g) if g else 0 for g in match.groups())
+    if h * 3600 + m * 60 + s > MAX_DURATION.total_seconds():
+        raise ValueError(_TOO_LONG)
+    return _in_range(timedelta(hours=h, minutes=m, seconds=s))
+
+
+def _in_range(value: timedelta) -> timedelta:
     if value < timedelta(0):
         raise ValueError("duration must not be negative")
     if value > MAX_DURATION:
@@ -159,6 +186,12 @@ class Frozen(BaseModel):
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _interval_order(interval: tuple[time, time | None]) -> tuple[time, bool, time]:
+    """Sort key of a parsed interval: by start, then end, "24:00" (None) after any time."""
+    start, end = interval
+    return start, end is None, end or time.min
 
 
 def parse_interval(text: str) -> tuple[time, time | None]:
@@ -234,6 +267,10 @@ class HolidaysV1(Frozen):
         return self
 
 
+_CALENDARS: dict[bytes, CalendarV1] = {}
+_CALENDARS_KEPT = 1024
+
+
 class CalendarV1(Frozen):
     """A business calendar: a timezone, working intervals per weekday, holidays; or 24x7."""
 
@@ -245,6 +282,28 @@ class CalendarV1(Frozen):
         description="weekday (mon..sun) or range (mon-fri) -> intervals 'HH:MM-HH:MM'",
     )
     holidays: HolidaysV1 = HolidaysV1()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _interned(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> CalendarV1:
+        """One instance per distinct calendar: a map embeds its few calendars in each of its
+        thousands of standards, and checking every copy (zone, holidays) would dominate
+        reading it. Frozen, so sharing is safe; only valid calendars are kept."""
+        if not isinstance(data, dict):
+            checked: CalendarV1 = handler(data)
+            return checked
+        try:
+            key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            checked = handler(data)
+            return checked
+        found = _CALENDARS.get(key)
+        if found is None:
+            found = handler(data)
+            if len(_CALENDARS) >= _CALENDARS_KEPT:
+                _CALENDARS.clear()
+            _CALENDARS[key] = found
+        return found
 
     @field_validator("timezone")
     @classmethod
@@ -266,7 +325,7 @@ class CalendarV1(Frozen):
                 if day in seen:
                     raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
                 seen[day] = key
-            parsed = sorted(parse_interval(i) for i in intervals)
+            parsed = sorted((parse_interval(i) for i in intervals), key=_interval_order)
             for (_, end), (start, _) in itertools.pairwise(parsed):
                 if end is None or start < end:
                     raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
@@ -283,7 +342,9 @@ class CalendarV1(Frozen):
         out: dict[int, list[tuple[time, time | None]]] = {i: [] for i in range(7)}
         for key, intervals in self.hours.items():
             for day in _expand_weekdays(key):
-                out[WEEKDAYS.index(day)] = sorted(parse_interval(i) for i in intervals)
+                out[WEEKDAYS.index(day)] = sorted(
+                    (parse_interval(i) for i in intervals), key=_interval_order
+                )
         return out
 
 
@@ -362,18 +423,57 @@ class ProcessV1(Frozen):
     escalation: tuple[ContactV1, ...] = ()
 
 
+class AlertSeverity(StrEnum):
+    """How urgent a fast burn of a route's error budget is."""
+
+    PAGE = "page"
+    """Notify at once, day and night (the receiving team's owner and escalation contacts)."""
+    TICKET = "ticket"
+    """Notify in the receiving team's service hours only."""
+
+
+class BudgetWindow(StrEnum):
+    """The window the objective is measured over (the error budget's period)."""
+
+    ROLLING_30D = "30d"
+    CALENDAR_MONTH = "month"
+    """The calendar month so far, in UTC (Prometheus' time functions are UTC only)."""
+
+
+class AlertingV1(Frozen):
+    """How the generated Prometheus rules and Alertmanager routes treat a route (`make ops`).
+
+    Optional in the map; the defaults page on a fast burn and measure over a rolling 30 days.
+    Where several routes join the same supplier->customer pair, the strictest wins: page over
+    ticket, the calendar month over 30 days.
+    """
+
+    severity: AlertSeverity = Field(
+        AlertSeverity.PAGE,
+        description="fast burn (14.4x, 6x): page (24x7) or ticket (service hours); "
+        "a slow burn (3x, 1x) is always a ticket",
+    )
+    window: BudgetWindow = Field(
+        BudgetWindow.ROLLING_30D, description="error-budget window: '30d' or 'month'"
+    )
+
+
 class RouteSpecV1(Frozen):
     """A route: handoffs of `kind` from `from` go to `to`, under `standard`.
 
-    `when` narrows the route to handoffs whose attributes equal the given values.
+    `from` is one process, a group of processes (a default route for each member) or `*` (a
+    default route from any process); `when` narrows the route to handoffs whose attributes
+    equal the given values (the most specific matching route wins: shared.routes); `alerting`
+    says how ops tooling treats the route (no effect on clocks or routing).
     """
 
     id: Slug
-    from_process: Slug = Field(alias="from")
+    from_process: RouteOrigin = Field(alias="from")
     kind: Slug
     to_process: Slug = Field(alias="to")
     when: dict[str, str | int | float | bool] = Field(default_factory=dict)
     standard: ServiceStandardV1
+    alerting: AlertingV1 = AlertingV1()
 
 
 class ProcessMapV1(Frozen):
@@ -383,6 +483,8 @@ class ProcessMapV1(Frozen):
     version: int = Field(ge=1, description="+1 each time the published map changes")
     published_at: UtcDatetime
     source: str = Field("", description="where routing loaded it from (file path)")
+    revision: str = Field("", description="the source's revision if given, e.g. a git commit")
+    author: str = Field("", description="who published this version, if given")
     holidays_version: str | None = Field(
         None,
         description="the python-holidays data the calendars' public holidays come from "
@@ -390,4 +492,36 @@ class ProcessMapV1(Frozen):
     )
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
+    groups: dict[Slug, tuple[Slug, ...]] = Field(
+        default_factory=dict, description="group id -> member process ids, for routes' `from`"
+    )
     routes: tuple[RouteSpecV1, ...]
+
+
+class MapChangesV1(Frozen):
+    """How a published map version differs from the one before, route by route."""
+
+    new: int = Field(0, ge=0, description="routes that did not exist before")
+    changed: int = Field(0, ge=0, description="routes whose standard got a new version")
+    unchanged: int = Field(0, ge=0)
+    removed: int = Field(0, ge=0, description="routes the previous version had")
+
+
+class MapManifestV1(Frozen):
+    """What routing publishes about one map version on `routing.processmap.v1`: who published
+    it, when, from where, and how to reassemble the map from its parts (shared.mapwire)."""
+
+    version: int = Field(ge=1)
+    published_at: UtcDatetime
+    source: str = ""
+    revision: str = ""
+    author: str = ""
+    encoding: str = Field("zlib+json", description="the parts joined are the zlib of the JSON")
+    parts: int = Field(ge=1, description="records map/<version>/<n>, n = 0 .. parts - 1")
+    size: int = Field(ge=0, description="bytes of the map's JSON")
+    compressed: int = Field(ge=0, description="bytes of the parts together")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the map's JSON")
+    processes: int = Field(0, ge=0)
+    groups: int = Field(0, ge=0)
+    routes: int = Field(0, ge=0)
+    changes: MapChangesV1 = MapChangesV1()

@@ -250,6 +250,7 @@ class RequestMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time the request and count its status."""
@@ -270,5 +271,12 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self._requests.labels(template, scope.get("method", ""), str(status)).inc()
-            self._duration.labels(template).observe(time.perf_counter() - started)
+            key = (template, scope.get("method", ""), status)
+            children = self._children.get(key)
+            if children is None:  # client_python's labels() locks and validates: once per key
+                children = self._children[key] = (
+                    self._requests.labels(template, key[1], str(status)),
+                    self._duration.labels(template),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

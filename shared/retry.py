@@ -49,5 +49,7 @@ async def retrying(
         try:
             return await attempt()
         except on as exc:
-            log.warning("%s failed (%s); retrying in %.1fs", what, exc or type(exc), backoff.delay)
+            # Bounded: an exception can carry a whole payload in its text.
+            reason = (str(exc) or type(exc).__name__)[:300]
+            log.warning("%s failed (%s); retrying in %.1fs", what, reason, backoff.delay)
             await backoff.wait()

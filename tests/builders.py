@@ -14,6 +14,8 @@ from shared.contracts import (
     ClockName,
     ClockTargetsV1,
     Frozen,
+    MapChangesV1,
+    MapManifestV1,
     Priority,
     ProcessMapV1,
     ProcessV1,
@@ -46,6 +48,7 @@ from shared.events import (
     derived_id,
     make_envelope,
 )
+from shared.mapwire import PART_BYTES, current_map, encode_map, manifests
 
 TEST_KEY = "test-admin-key-0123456789"
 ADMIN_KEYS = [ApiKey(name="test-admin", key=TEST_KEY, processes=["*"], admin=True)]
@@ -376,5 +379,73 @@ def status_bytes(row: HandoffStatusV1) -> bytes:
 
 
 def map_bytes(process_map_: ProcessMapV1) -> bytes:
-    """A process map as routing writes it to the compacted topic."""
+    """A process map as one record, the format before parts (readers still accept it)."""
     return process_map_.model_dump_json(by_alias=True).encode()
+
+
+def map_records(
+    process_map_: ProcessMapV1, part_bytes: int = PART_BYTES
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the records routing writes to publish a map (parts, manifest, current)."""
+    return [(r.key, r.value) for r in encode_map(process_map_, part_bytes=part_bytes)[1]]
+
+
+class MemoryMapTopic:
+    """The map topic in memory, in its real wire format: a table key -> last value."""
+
+    def __init__(self) -> None:
+        self.table: dict[bytes, bytes | None] = {}
+        self.published: list[ProcessMapV1] = []
+
+    async def read_current(self) -> ProcessMapV1 | None:
+        return current_map(self.table)
+
+    async def publish(self, pmap: ProcessMapV1, changes: MapChangesV1 | None = None) -> None:
+        for record in encode_map(pmap, changes)[1]:
+            self.table[record.key] = record.value
+        self.published.append(pmap)
+
+    async def read_history(self) -> tuple[list[MapManifestV1], dict[bytes, bytes | None]]:
+        return manifests(self.table), dict(self.table)
+
+
+def scale_map_yaml(routes: int, *, processes: int | None = None, kinds: int = 4) -> str:
+    """A process map of `routes` exact routes (four priorities each, no anchors: the worst case
+    for the YAML loader) between generated teams, the size of a real organisation's."""
+    teams = processes or max(2, int(routes**0.5) + 2)
+    lines = [
+        "calendars:",
+        "  be-office:",
+        "    timezone: Europe/Brussels",
+        '    hours: {mon-fri: "08:30-12:00, 13:00-17:30"}',
+        "    holidays: {country: BE}",
+        "  24x7: {always_open: true}",
+        "processes:",
+    ]
+    lines += [
+        f"  team-{i:04d}: {{name: Team {i}, calendar: {'be-office' if i % 3 else '24x7'}}}"
+        for i in range(teams)
+    ]
+    lines.append("routes:")
+    made = 0
+    for f in range(teams):
+        for step in range(1, teams):
+            for k in range(kinds):
+                if made == routes:
+                    return "\n".join(lines) + "\n"
+                t = (f + step) % teams
+                lines += [
+                    f"  - id: r{made:05d}",
+                    f"    from: team-{f:04d}",
+                    f"    kind: kind-{k}",
+                    f"    to: team-{t:04d}",
+                    "    standard:",
+                    "      targets:",
+                    f"        P1: {{response: {5 + made % 10}m, resolution: 4h}}",
+                    "        P2: {response: 30m, resolution: 8h}",
+                    "        P3: {response: 2h, resolution: 24h}",
+                    "        P4: {response: 4h, resolution: 40h}",
+                    "      objective: 95%",
+                ]
+                made += 1
+    raise ValueError(f"{teams} teams and {kinds} kinds cannot make {routes} distinct routes")

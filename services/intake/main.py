@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {
             "kafka": watch.connected and publisher.ready,
             "process_map": maps.ready,
@@ -101,5 +102,4 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.maps = maps
     app.state.dead_letters = dead_letters
     routes.install_error_mapping(app, settings.retry_after_s, metrics)
-    app.include_router(routes.router)
     return app

@@ -5,7 +5,9 @@ Run: `uvicorn --factory metrics.main:create_app --port 8004` -- as ONE process (
 `--workers`, no client_python multiprocess mode): the scrape-time gauges are custom collectors
 over in-memory tables and histograms carry exemplars, both of which multiprocess mode drops;
 every worker would also read the tables and split the consumer group's partitions, so each
-would expose only a part. Scale out with more instances and Kafka partitions instead.
+would expose only a part. Scale out with shards instead: METRICS_SHARDS=N instances, each with
+its own METRICS_SHARD (0 .. N-1), expose each pair's series from exactly one of them (README,
+Scaling the metrics service).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from metrics.consumer import MetricsConsumer
 from metrics.domain.history import naive_utc
 from metrics.domain.pairs import PairMemory
 from metrics.domain.reports import StoreState
+from metrics.domain.shards import Shard
 from metrics.domain.status import StateView, StatusBoard
-from metrics.handlers import HistoryRecorder, MetricsService, Staging
+from metrics.handlers import HistoryRecorder, MetricsService
 from metrics.queries import ReportQueries
 from metrics.settings import Settings
 from shared.clock import Clock, SystemClock
@@ -53,44 +56,59 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     instruments = Instruments()
     board = StatusBoard()
     topics = settings.kafka.topics
+    shard = Shard(settings.shard, settings.shards)
     service = MetricsService(
         instruments,
         board,
         PairMemory(settings.pair_memory),
-        Staging(),
         processed,
+        shard=shard,
+        changelog_topic=topics.name(Stream.METRICS_STATE),
         map_topic=topics.name(Stream.PROCESS_MAP),
         status_topic=topics.name(Stream.STATUS),
     )
-    store = HistoryStore(settings.history_path)
-    stored = Counter(
-        "handoff_history_records",
-        "Records the report store read, by topic and result (ok: stored; invalid: unreadable, "
-        "skipped).",
-        ["topic", "result"],
-        registry=registry,
-    )
-    recorder = HistoryRecorder(store, lambda topic, result, n: stored.labels(topic, result).inc(n))
-    service.map_listeners.append(recorder.on_process_map)
+    # The report store lives on shard 0 only, and keeps every pair (README, Reports).
+    store = HistoryStore(settings.history_path) if shard.index == 0 else None
+    recorder: HistoryRecorder | None = None
+    if store is not None:
+        stored = Counter(
+            "handoff_history_records",
+            "Records the report store read, by topic and result (ok: stored; invalid: "
+            "unreadable, skipped).",
+            ["topic", "result"],
+            registry=registry,
+        )
+        recorder = HistoryRecorder(
+            store, lambda topic, result, n: stored.labels(topic, result).inc(n)
+        )
+        service.map_listeners.append(recorder.on_process_map)
     kafka = MetricsConsumer(settings, service, registry, processed, recorder)
 
     def store_state() -> StoreState:
+        history = kafka.history
         return StoreState(
-            caught_up=kafka.history.caught_up.is_set(), lag_records=kafka.history_lag()
+            caught_up=history is not None and history.caught_up.is_set(),
+            lag_records=kafka.history_lag(),
         )
 
-    queries = ReportQueries(
-        store,
-        state=store_state,
-        process_map=lambda: service.process_map,
-        sla_url=settings.sla_url,
-        clock_now=clock.now,
+    queries = (
+        None
+        if store is None
+        else ReportQueries(
+            store,
+            state=store_state,
+            process_map=lambda: service.process_map,
+            sla_url=settings.sla_url,
+            clock_now=clock.now,
+        )
     )
     state = StateGauges(StateView(board), lambda: service.catalog, clock)
-    targets = CatalogGauges(lambda: service.catalog)
+    targets = CatalogGauges(
+        lambda: service.catalog, shard, lambda: instruments.in_use.union(board.open_keys())
+    )
     exposition = Exposition(registry, [instruments.render, state.render, targets.render])
 
-    async def purge_daily() -> None:
+    async def purge_daily(store: HistoryStore) -> None:
         # History past its keep period leaves the store; one sleep per day, on the clock.
         while True:
             cutoff = clock.now() - timedelta(days=settings.history_keep_days)
@@ -101,17 +119,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store.open()  # open since create_app; again if an earlier lifespan closed it
+        purger: asyncio.Task[None] | None = None
+        if store is not None:
+            store.open()  # open since create_app; again if an earlier lifespan closed it
+            purger = asyncio.create_task(purge_daily(store), name="history-purge")
         await kafka.start()
-        purger = asyncio.create_task(purge_daily(), name="history-purge")
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            if purger is not None:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
             await kafka.stop()
-            store.close()
+            if store is not None:
+                store.close()
 
     # Our exposition renders the families incrementally (client_python takes ~1 s at scale).
     app = service_app(
@@ -124,12 +146,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         registry=registry,
         checks=kafka.checks,
         render=exposition.render,
+        routers=[routes.router],
     )
     app.state.service = service
+    app.state.instruments = instruments
     app.state.kafka = kafka
     app.state.store = store
     app.state.queries = queries
-    app.include_router(routes.router)
 
     @app.exception_handler(StoreClosed)
     async def _closed(request: Request, exc: StoreClosed) -> JSONResponse:

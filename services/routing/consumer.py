@@ -16,11 +16,10 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
-from routing.adapters.kafka import CorruptMapRecord, MapTopic
+from routing.adapters.kafka import CorruptMapRecord
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned
-from routing.handlers import MapState, RejectedCounter, RouteEvents, put_in_force
-from shared.clock import Clock
+from routing.handlers import MapKeeper, MapState, RejectedCounter, RouteEvents
 from shared.events import LIFECYCLE_TYPES, Envelope
 from shared.kafka import (
     ConsumerLoop,
@@ -30,6 +29,7 @@ from shared.kafka import (
     Publisher,
     Source,
 )
+from shared.mapwire import MapTooLarge
 from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import Stream
@@ -44,19 +44,16 @@ class RoutingConsumer:
         self,
         kafka: KafkaSettings,
         maps: MapState,
+        keeper: MapKeeper,
         publisher: Publisher,
         registry: CollectorRegistry,
-        clock: Clock,
         draft: ProcessMapDraft,
-        source: str,
     ) -> None:
         topics = kafka.topics
         group = kafka.group("routing")
         self._maps = maps
-        self._store = MapTopic(kafka, publisher)
-        self._clock = clock
-        self._draft = draft
-        self._source = source
+        self._keeper = keeper
+        self._draft: ProcessMapDraft | None = draft
         self._route = RouteEvents(maps, topics.name(Stream.ROUTED), RejectedCounter(registry))
         self.loop = ConsumerLoop(
             kafka=kafka,
@@ -79,23 +76,21 @@ class RoutingConsumer:
         self._starting = asyncio.create_task(self._start(), name="routing-start")
 
     async def _start(self) -> None:
+        draft = self._draft
+        assert draft is not None
+
         async def attempt() -> Versioned | None:
             try:
-                return await put_in_force(self._draft, self._source, self._store, self._clock)
-            except CorruptMapRecord:
-                log.exception("cannot put the process map in force; routing stays not ready")
+                return await self._keeper.put(draft)
+            except (CorruptMapRecord, MapTooLarge) as exc:
+                # Not a passing fault: retrying would log the same error forever.
+                log.error("cannot put the process map in force; routing stays not ready: %s", exc)
                 return None
 
         versioned = await retrying(attempt, on=(Exception,), what="putting the map in force")
+        self._draft = None  # held only until it is in force: a reload reads the file again
         if versioned is None:
             return
-        self._maps.install(versioned)
-        log.info(
-            "process map version %d in force (%d processes, %d routes)",
-            versioned.map.version,
-            len(versioned.map.processes),
-            len(versioned.map.routes),
-        )
         await self.loop.start()
 
     async def stop(self) -> None:

@@ -8,8 +8,10 @@ replay and one partition keeps a handoff's order. Routing is stateless per hando
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
@@ -18,8 +20,9 @@ from routing.domain.catalog import Catalog
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Change, Versioned, next_map
 from shared.clock import Clock
-from shared.contracts import ProcessMapV1, holidays_data_version
+from shared.contracts import MapChangesV1, ProcessMapV1, holidays_data_version
 from shared.events import Envelope, HandoffOpeningV1
+from shared.heap import gc_paused
 from shared.kafka import Outbound, Rejected
 from shared.routes import RejectReason, Router, RoutingError
 
@@ -35,9 +38,19 @@ class MapStore(Protocol):
         """The last published map, None if none was."""
         ...
 
-    async def publish(self, pmap: ProcessMapV1) -> None:
+    async def publish(self, pmap: ProcessMapV1, changes: MapChangesV1 | None = None) -> None:
         """Publish a new map and wait for the acknowledgement."""
         ...
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a map comes from: its file, and the revision and author if the deployment says
+    (ROUTING_MAP_REVISION, ROUTING_MAP_AUTHOR: e.g. the git commit and its author)."""
+
+    source: str
+    revision: str = ""
+    author: str = ""
 
 
 class MapState:
@@ -62,33 +75,90 @@ class MapState:
 
 
 async def put_in_force(
-    draft: ProcessMapDraft, source: str, store: MapStore, clock: Clock
+    draft: ProcessMapDraft, origin: Provenance, store: MapStore, clock: Clock
 ) -> Versioned:
     """Version the loaded map against the published one; publish it if anything changed."""
     previous = await store.read_current()
-    versioned = next_map(
-        draft,
-        previous,
-        now=clock.now(),
-        source=source,
-        holidays_version=holidays_data_version(),
-    )
+    with gc_paused():
+        versioned = next_map(
+            draft,
+            previous,
+            now=clock.now(),
+            source=origin.source,
+            revision=origin.revision,
+            author=origin.author,
+            holidays_version=holidays_data_version(),
+        )
     edits = [
         f"{s.route_id} v{s.version} ({s.change.value})"
         for s in versioned.standards
         if s.change is not Change.UNCHANGED
     ]
     if edits or versioned.removed_routes:
+        # A summary, never one line per route: a 10,000-route map would log megabytes.
         log.info(
             "standards: %s; removed routes: %s",
-            ", ".join(edits) or "none changed",
-            ", ".join(versioned.removed_routes) or "none",
+            _summary(edits, "none changed"),
+            _summary(versioned.removed_routes, "none"),
         )
     if versioned.publish:
-        await store.publish(versioned.map)
+        await store.publish(versioned.map, versioned.changes())
     else:
         log.info("process map unchanged: version %d stays in force", versioned.map.version)
     return versioned
+
+
+def _summary(items: Sequence[str], empty: str, most: int = 10) -> str:
+    if not items:
+        return empty
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return f"{len(items)}: " + ", ".join(items[:most]) + more
+
+
+class MapKeeper:
+    """Puts process maps in force, one at a time: the file's at start-up, and the file's again
+    on each reload. A map with errors changes nothing: the one in force stays."""
+
+    def __init__(
+        self,
+        state: MapState,
+        store: MapStore,
+        clock: Clock,
+        origin: Provenance,
+        load: Callable[[], ProcessMapDraft],
+    ) -> None:
+        self._state = state
+        self._store = store
+        self._clock = clock
+        self._origin = origin
+        self._load = load
+        self._lock = asyncio.Lock()
+
+    async def put(self, draft: ProcessMapDraft, origin: Provenance | None = None) -> Versioned:
+        """Version `draft` against the published map, publish it if it changed, apply it."""
+        async with self._lock:
+            versioned = await put_in_force(draft, origin or self._origin, self._store, self._clock)
+            self._state.install(versioned)
+        log.info(
+            "process map version %d in force (%d processes, %d groups, %d routes)",
+            versioned.map.version,
+            len(versioned.map.processes),
+            len(versioned.map.groups),
+            len(versioned.map.routes),
+        )
+        return versioned
+
+    async def reload(self, revision: str | None = None, author: str | None = None) -> Versioned:
+        """Read the map file again (on a worker thread: a large map takes seconds), check it
+        and put it in force, recorded with the revision and author given (else the
+        settings'); raises InvalidProcessMap listing every error."""
+        draft = await asyncio.to_thread(self._load)
+        origin = replace(
+            self._origin,
+            revision=self._origin.revision if revision is None else revision,
+            author=self._origin.author if author is None else author,
+        )
+        return await self.put(draft, origin)
 
 
 class RejectedCounter:

@@ -1,19 +1,31 @@
-"""What routing's API reads: the map in force, its catalog, and a preview of a posted map.
+"""What routing's API reads: the map in force, its catalog, a preview of a posted map, and the
+history of published versions.
 
 The API reads through here and never reaches into the consumer or the adapters itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
+
+import orjson
 
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.catalog import Catalog
+from routing.domain.history import RouteHistory
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned, next_map
 from routing.handlers import MapState
-from shared.contracts import ProcessMapV1, holidays_data_version
+from shared.contracts import MapManifestV1, ProcessMapV1, holidays_data_version
+from shared.heap import gc_paused
+from shared.mapwire import CorruptMap, assemble_json, parts_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,11 +37,46 @@ class Preview:
     compared_with: ProcessMapV1 | None
 
 
-class MapQueries:
-    """Read access to the process map this instance applies."""
+class HistorySource(Protocol):
+    """Where past versions are read from (the map topic)."""
 
-    def __init__(self, state: MapState) -> None:
+    async def read_history(self) -> tuple[list[MapManifestV1], dict[bytes, bytes | None]]:
+        """Every version's manifest, oldest first, and the records they were read from."""
+        ...
+
+
+@dataclass(frozen=True)
+class History:
+    """The published versions, and every route's eras across them."""
+
+    manifests: tuple[MapManifestV1, ...]
+    routes: RouteHistory
+
+
+def build_history(manifests: list[MapManifestV1], table: Mapping[bytes, bytes | None]) -> History:
+    """Read every version's routes, oldest first (a version whose parts cannot be read back
+    is left out and logged)."""
+    routes = RouteHistory()
+    with gc_paused():
+        for manifest in manifests:
+            try:
+                text = assemble_json(manifest, parts_of(table, manifest.version))
+            except CorruptMap as exc:
+                log.warning("history: version %d left out: %s", manifest.version, exc)
+                continue
+            routes.add(manifest, orjson.loads(text)["routes"])
+    return History(tuple(manifests), routes)
+
+
+class MapQueries:
+    """Read access to the process map this instance applies, and to the published history."""
+
+    def __init__(self, state: MapState, history: HistorySource | None = None) -> None:
         self._state = state
+        self._source = history
+        self._history: History | None = None
+        self._read_at = -1  # the version in force when the history was read
+        self._building = asyncio.Lock()
 
     @property
     def current(self) -> ProcessMapV1 | None:
@@ -44,7 +91,7 @@ class MapQueries:
     def preview(self, text: str, now: datetime) -> Preview:
         """Check a map given as YAML text against the one in force; raises InvalidProcessMap
         listing every error."""
-        draft = parse_map_text(text)
+        draft = parse_map_text(text, checked_at=now)
         current = self._state.current
         return Preview(
             draft,
@@ -57,3 +104,19 @@ class MapQueries:
             ),
             current,
         )
+
+    async def history(self) -> History:
+        """Every published version and route era, read from Kafka once and again only after
+        a newer version is in force (raises KafkaUnavailable)."""
+        async with self._building:
+            current = self._state.current
+            newest = current.version if current is not None else 0
+            if self._history is not None and self._read_at == newest:
+                return self._history
+            if self._source is None:
+                return History((), RouteHistory())
+            manifests, table = await self._source.read_history()
+            # Decompressing and reading every version takes a while on large maps.
+            self._history = await asyncio.to_thread(build_history, manifests, table)
+            self._read_at = newest
+            return self._history

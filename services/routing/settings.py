@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.mapwire import PART_BYTES
 from shared.settings import ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,5 +25,22 @@ class Settings(ServiceSettings):
         description="the process map YAML (GitOps); a relative path is taken from the cwd",
     )
     max_map_bytes: int = Field(
-        1_048_576, ge=1024, description="largest YAML body POST /v1/map/validate accepts"
+        16 * 1024 * 1024,
+        ge=1024,
+        description="largest process map, as a file or a POST /v1/map/validate body (bytes)",
     )
+    map_revision: str = Field(
+        "",
+        max_length=200,
+        description="the map's revision, recorded with each version (git commit)",
+    )
+    map_author: str = Field(
+        "", max_length=200, description="who publishes the map, recorded with each version"
+    )
+    map_part_bytes: int = Field(
+        PART_BYTES,
+        ge=16 * 1024,
+        le=900 * 1024,
+        description="largest record of the map topic: a published map is cut into parts",
+    )
+    reload_on_sighup: bool = Field(True, description="SIGHUP re-reads the map, like POST reload")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from builders import MemoryMapTopic
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.versioning import Change, next_map
-from routing.handlers import put_in_force
+from routing.handlers import Provenance, put_in_force
 from routing.settings import DEFAULT_MAP
 from shared.clock import FakeClock
 from shared.contracts import ProcessMapV1
@@ -126,6 +127,14 @@ def test_a_change_outside_the_standards_publishes_the_map_but_keeps_standard_ver
     assert versions(versioned.map) == {"pick": 1, "invoice": 1}
 
 
+def test_a_map_published_before_routes_had_alerting_reads_as_the_defaults() -> None:
+    stored = first().model_dump_json(by_alias=True)
+    written_before = stored.replace(',"alerting":{"severity":"page","window":"30d"}', "")
+    assert '"alerting"' not in written_before
+    old = ProcessMapV1.model_validate_json(written_before)
+    assert not next_map(parse_map_text(MAP), old, now=T1, source="map.yaml").publish
+
+
 def test_reordering_when_keys_or_routes_is_still_the_same_standard() -> None:
     previous = first()
     pick, invoice = MAP.split("routes:\n")[1].split("  - id: invoice")
@@ -143,28 +152,15 @@ def test_removed_routes_are_listed() -> None:
     assert versioned.publish
 
 
-class MemoryStore:
-    """The map topic, in memory."""
-
-    def __init__(self) -> None:
-        self.published: list[ProcessMapV1] = []
-
-    async def read_current(self) -> ProcessMapV1 | None:
-        return self.published[-1] if self.published else None
-
-    async def publish(self, pmap: ProcessMapV1) -> None:
-        self.published.append(pmap)
-
-
 async def test_put_in_force_publishes_only_when_the_map_changed() -> None:
-    store, clock = MemoryStore(), FakeClock(T0)
-    await put_in_force(parse_map_text(MAP), "map.yaml", store, clock)
+    store, clock = MemoryMapTopic(), FakeClock(T0)
+    await put_in_force(parse_map_text(MAP), Provenance("map.yaml"), store, clock)
     clock.advance(timedelta(hours=1))
-    await put_in_force(parse_map_text(MAP), "map.yaml", store, clock)
+    await put_in_force(parse_map_text(MAP), Provenance("map.yaml"), store, clock)
     assert [m.version for m in store.published] == [1]
     clock.advance(timedelta(hours=1))
     edited = MAP.replace("response: 4h", "response: 3h")
-    current = await put_in_force(parse_map_text(edited), "map.yaml", store, clock)
+    current = await put_in_force(parse_map_text(edited), Provenance("map.yaml"), store, clock)
     assert [m.version for m in store.published] == [1, 2]
     assert current.map is store.published[-1]
     assert current.map.published_at == T0 + timedelta(hours=2)

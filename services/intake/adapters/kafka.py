@@ -6,7 +6,8 @@ Delivery semantics:
   handoff id; a retried request reuses its event ids, so downstream de-duplication by event_id
   absorbs any repeat. Replays of dead letters go the same way, with their original id.
 - `MapTable`: the compacted process-map topic, read from the beginning at every start and
-  followed (no group, no commits): the door routes with the map routing applies.
+  followed (no group, no commits), a map assembled from its parts when its manifest arrives
+  (shared.mapwire): the door routes with the map routing applies.
 - `Directory`: the compacted `sla.status.v1` table, reduced to handoff -> (supplier,
   receiver), plus the handoffs this instance opened itself (the table lags by a few ms): what a
   scoped key's later events are checked against.
@@ -21,13 +22,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
-from pydantic import ValidationError
 
 from intake.domain.events import Pair
 from intake.domain.rejections import REPLAY_OF, REPLAYED_BY, DeadLetter, Rejection, RejectionIndex
 from shared.contracts import ProcessMapV1
 from shared.events import EncodedEvent
 from shared.kafka import LogFollower, Publisher, Received, TableReader
+from shared.mapwire import CorruptMap, MapAssembler
 from shared.routes import Router
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SOURCES, Stream
@@ -67,6 +68,7 @@ class MapTable:
     def __init__(self, kafka: KafkaSettings) -> None:
         self.router: Router | None = None
         self.map: ProcessMapV1 | None = None
+        self._assembler = MapAssembler()
         self.reader = TableReader(kafka, [kafka.topics.name(Stream.PROCESS_MAP)], self._on_map)
 
     @property
@@ -75,12 +77,14 @@ class MapTable:
         return self.router is not None and self.reader.ready
 
     def _on_map(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            return  # a tombstone withdraws nothing routing still applies
+        # Parts are held until their manifest (`current`) arrives; a tombstone withdraws
+        # nothing routing still applies.
         try:
-            pmap = ProcessMapV1.model_validate_json(value)
-        except ValidationError as exc:
+            pmap = self._assembler.feed(key, value)
+        except CorruptMap as exc:
             log.error("unreadable process map record ignored: %s", str(exc)[:300])
+            return
+        if pmap is None:
             return
         self.router, self.map = Router(pmap), pmap
         log.info("process map version %d in force at the door", pmap.version)

@@ -6,6 +6,7 @@ the services that dead-letter), never ids.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter
@@ -49,9 +50,9 @@ class IntakeMetrics:
             self.refused.labels(reason)
 
     def accept(self, event_types: Iterable[str], source: str) -> None:
-        """Count the events of one accepted request."""
-        for event_type in event_types:
-            self.accepted.labels(event_type, source).inc()
+        """Count the events of one accepted request (one increment per type, not per event)."""
+        for event_type, count in collections.Counter(event_types).items():
+            self.accepted.labels(event_type, source).inc(count)
 
     def refuse(self, reason: str) -> None:
         """Count one refused request."""

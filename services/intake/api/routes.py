@@ -15,17 +15,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from intake.adapters.telemetry import IntakeMetrics
+from intake.domain import cloudevents
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
-from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
+from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn
 from intake.domain.rejections import Rejection
 from intake.handlers import Intake, MapNotLoaded
-from shared.auth import Reader, Writer
+from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
 from shared.contracts import Identifier
 from shared.events import LifecycleName
 from shared.http import FieldError, NotFound, ProblemError, Unavailable, problem_response
@@ -33,16 +34,24 @@ from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="makes a retried request safe: a retry gets the first reply; required "
-        "when an event carries no event_id (its id is then derived from the key)",
-    ),
-]
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "makes a retried request safe: a retry gets the first reply; required "
+    "when an event carries no event_id (its id is then derived from the key)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key header (422 when empty or too long)."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.strip():
+        raise InvalidEvents([("Idempotency-Key", "give a non-empty key of at most 200 characters")])
+    return key
 
 
 class PayloadTooLarge(ProblemError):
@@ -65,7 +74,9 @@ class Accepted(BaseModel):
 
 
 def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAPI requestBody for a body parsed by hand, with the model's own JSON schema."""
+    """The OpenAPI of a posting operation whose body, key and header are read by hand (no
+    FastAPI dependencies on this hot path): the body's own JSON schema, the Idempotency-Key
+    header, the bearer security."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     return {
@@ -73,6 +84,8 @@ def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, 
             "required": True,
             "content": {"application/json": {"schema": schema, "example": example}},
         },
+        "parameters": [_IDEMPOTENCY_KEY],
+        "security": SECURITY,
         "x-baton-schemas": defs,
     }
 
@@ -193,12 +206,12 @@ def _service(request: Request) -> Intake:
     response_model=Accepted,
     openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE),
 )
-async def submit_handoff(
-    request: Request, caller: Writer, idempotency_key: IdempotencyKey = None
-) -> Response:
+async def submit_handoff(request: Request) -> Response:
     """Submit one handoff (or, with `"type": "expected"`, announce one the supplier owes):
     its clocks start when it reaches the receiving process. The receiver is routing's choice
     unless `to` is given."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
     try:
         handoff = HANDOFF.validate_python(_parse(raw))
@@ -217,24 +230,23 @@ async def submit_handoff(
     response_model=Accepted,
     openapi_extra=_body_spec(ONE_EVENT, _EVENT_EXAMPLE),
 )
-async def post_event(
-    handoff_id: Identifier,
-    request: Request,
-    caller: Writer,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def post_event(handoff_id: Identifier, request: Request) -> Response:
     """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
     (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
+    document = _parse(raw)
+    if isinstance(document, dict):
+        given = document.setdefault("handoff_id", handoff_id)
+        if given != handoff_id:
+            raise InvalidEvents(
+                [("handoff_id", f"{given!r} differs from the path's {handoff_id!r}")]
+            )
     try:
-        event = ONE_EVENT.validate_python(_parse(raw))
+        event = ONE_EVENT.validate_python(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    if event.handoff_id is not None and event.handoff_id != handoff_id:
-        raise InvalidEvents(
-            [("handoff_id", f"{event.handoff_id!r} differs from the path's {handoff_id!r}")]
-        )
-    event = event.model_copy(update={"handoff_id": handoff_id})
     fingerprint = _fingerprint(request, raw) if idempotency_key else ""
     return _reply(await _service(request).post(caller, [event], [""], idempotency_key, fingerprint))
 
@@ -245,28 +257,47 @@ async def post_event(
     response_model=Accepted,
     openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE),
 )
-async def post_events(
-    request: Request, caller: Writer, idempotency_key: IdempotencyKey = None
-) -> Response:
+async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
-    none (at most `INTAKE_MAX_BATCH` per request)."""
+    none (at most `INTAKE_MAX_BATCH` per request). Also takes CloudEvents 1.0: one event in
+    structured mode (`application/cloudevents+json`), a batch (`application/cloudevents-batch
+    +json`) or binary mode (`ce-*` headers, the event's data as the body); see the README."""
+    caller = caller_of(request, Scope.WRITE)
+    idempotency_key = _idempotency_key(request)
     settings = request.app.state.settings
     raw = await _read_body(request, settings.max_body_bytes)
-    document = _parse(raw)
-    events = document.get("events") if isinstance(document, dict) else None
-    if isinstance(events, list) and len(events) > settings.max_batch:
-        raise PayloadTooLarge(
-            f"{len(events)} events in one request; at most {settings.max_batch}",
-            [FieldError(field="events", reason=f"at most {settings.max_batch} events")],
-        )
-    try:
-        batch: BatchIn = BATCH.validate_python(document)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-    paths = [f"events[{i}]" for i in range(len(batch.events))]
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == cloudevents.BATCH:
+        document = _parse(raw)
+        if isinstance(document, list) and len(document) > settings.max_batch:
+            raise _too_many(len(document), settings.max_batch, "body")
+        items = cloudevents.batch(document)
+        paths = [f"[{i}]" for i in range(len(items))]
+    elif media == cloudevents.STRUCTURED:
+        items, paths = [cloudevents.structured(_parse(raw))], [""]
+    elif cloudevents.is_binary(request.headers):
+        _parse(raw or b"null")  # NaN, Infinity or broken JSON are refused here too
+        items, paths = [cloudevents.binary(request.headers, raw)], [""]
+    else:
+        document = _parse(raw)
+        events = document.get("events") if isinstance(document, dict) else None
+        if isinstance(events, list) and len(events) > settings.max_batch:
+            raise _too_many(len(events), settings.max_batch, "events")
+        try:
+            batch: BatchIn = BATCH.validate_python(document)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        items = list(batch.events)
+        paths = [f"events[{i}]" for i in range(len(items))]
     fingerprint = _fingerprint(request, raw) if idempotency_key else ""
-    items: list[PostedEvent] = list(batch.events)
     return _reply(await _service(request).post(caller, items, paths, idempotency_key, fingerprint))
+
+
+def _too_many(count: int, limit: int, field: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{count} events in one request; at most {limit}",
+        [FieldError(field=field, reason=f"at most {limit} events")],
+    )
 
 
 # --------------------------------------------------------------------------- rejections

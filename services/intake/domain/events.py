@@ -33,6 +33,8 @@ PRODUCER = "intake"
 
 Pair = tuple[str, str]
 """(supplier, receiver) of a handoff."""
+_HEADROOM = 2048
+"""More than an event's headers can take (ids are at most 200 characters)."""
 
 
 class InvalidEvents(Exception):
@@ -155,11 +157,11 @@ def admit(
             continue
         if isinstance(payload, HandoffOpeningV1):
             try:
-                route = router.resolve(payload)
+                route = router.route_of(payload)
             except RoutingError as exc:
                 invalid.append((f"{data_prefix}{exc.field}", exc.message))
                 continue
-            pair = (route.from_process, route.to_process)
+            pair = (payload.from_process, route.to_process)
             if scoped and not caller.may_write_for(*pair):
                 forbidden.append(
                     (
@@ -207,7 +209,9 @@ def admit(
             digest=digest(item.type, handoff_id, item.occurred_at, data),
             data=data,
         )
-        size = len(record.value) + len(record.key) + sum(len(k) + len(v) for k, v in record.headers)
+        size = len(record.value) + len(record.key)
+        if size > limits.max_event_bytes - _HEADROOM:  # near the limit: count the headers too
+            size += sum(len(k) + len(v) for k, v in record.headers)
         if size > limits.max_event_bytes:
             too_large.append(
                 (

@@ -9,11 +9,18 @@ from fastapi import Depends, Request
 from metrics.queries import ReportQueries
 from metrics.settings import Settings
 from shared.clock import Clock
+from shared.http import NotFound
 
 
 def queries(request: Request) -> ReportQueries:
-    """What the report API reads the history through."""
-    found: ReportQueries = request.app.state.queries
+    """What the report API reads the history through; a 404 on a shard without the store."""
+    found: ReportQueries | None = request.app.state.queries
+    if found is None:
+        settings: Settings = request.app.state.settings
+        raise NotFound(
+            f"this metrics instance is shard {settings.shard} of {settings.shards}: the report "
+            "store, its reports, review pages and exports are served by shard 0"
+        )
     return found
 
 

@@ -11,12 +11,13 @@ the pure-Python parser recurses until the interpreter gives up.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.events import CollectionEndEvent, CollectionStartEvent
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # libyaml's parser when PyYAML was built with it: ~20x faster than the pure one
     from yaml import CSafeLoader as _SafeLoader
@@ -29,10 +30,11 @@ from routing.domain.processmap import (
     ProcessMapDraft,
     parse_process_map,
 )
+from shared.heap import gc_paused
 
 MAX_EXPANDED_NODES = 2_000_000
-"""Far above any real map (a 10,000-route map with four priorities has ~600,000 nodes), far
-below what hurts."""
+"""Far above any real map (a 10,000-route map with four priorities, no anchors, has ~400,000
+nodes), far below what hurts."""
 MAX_DEPTH = 64
 """A process map nests about eight levels deep (routes[].standard.targets.P1.response); 64
 leaves room for anchors and `x-` sections and is far below any parser's own limit."""
@@ -45,6 +47,19 @@ class _Loader(_SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicates: list[MapError] = []
+        self._tags: dict[tuple[Any, ...], str] = {}
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        """The tag of a node; a plain scalar's is remembered per value (a map repeats "30m",
+        "P1" and ids thousands of times, and implicit resolution runs regular expressions)."""
+        if kind is not ScalarNode or not isinstance(implicit, tuple):
+            tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+            return tag
+        key = (value, *implicit)
+        tag = self._tags.get(key, "")
+        if not tag:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return tag
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping, noting every key its node gives twice."""
@@ -68,19 +83,34 @@ class _Loader(_SafeLoader):
         return mapping
 
 
-def _expanded_size(node: Node, memo: dict[int, int]) -> int:
-    """How many nodes the document has once every alias is expanded (shared nodes memoised)."""
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    memo[id(node)] = 1  # a recursive alias counts once instead of looping
-    size = 1
-    if isinstance(node, SequenceNode):
-        size += sum(_expanded_size(child, memo) for child in node.value)
-    elif isinstance(node, MappingNode):
-        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    memo[id(node)] = size
-    return size
+def _measure(root: Node) -> tuple[int, int]:
+    """(nodes once every alias is expanded, collection nesting depth) of a composed document.
+
+    Iterative (no recursion, whatever the depth) and memoised per node, so a shared node is
+    measured once however often aliases repeat it; a recursive alias counts once.
+    """
+    memo: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if isinstance(node, SequenceNode):
+            children: list[Node] = node.value
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            memo[id(node)] = (1, 0)
+            continue
+        if children_done:
+            sizes = [memo[id(child)] for child in children]
+            memo[id(node)] = (
+                1 + sum(size for size, _ in sizes),
+                1 + max((depth for _, depth in sizes), default=0),
+            )
+        elif id(node) not in memo:
+            memo[id(node)] = (1, 1)  # in progress: what a recursive alias back to it counts
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in memo)
+    return memo[id(root)]
 
 
 def _too_deep(text: str, loader: type[Any] = _SafeLoader) -> MapError | None:
@@ -123,17 +153,36 @@ def _nesting_error(text: str) -> MapError | None:
         return deep
 
 
+_C_COMPOSER: bool = getattr(_SafeLoader, "__module__", "") != yaml.SafeLoader.__module__
+"""libyaml composes nodes in C, without Python recursion: the nesting depth can be measured on
+the composed document in one pass. The pure-Python composer recurses per level, so without
+libyaml the depth is checked on the event stream first."""
+
+
 def load_yaml(text: str) -> tuple[Any, list[MapError]]:
     """The YAML document in `text` and the problems the loader found (syntax, duplicate keys)."""
     loader = _Loader(text)
     try:
-        deep = _nesting_error(text)
-        if deep is not None:
-            return None, [deep]
-        node = loader.get_single_node()
+        if not _C_COMPOSER:  # pragma: no cover - PyYAML without libyaml
+            deep = _nesting_error(text)
+            if deep is not None:
+                return None, [deep]
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError:
+            # libyaml stops at its own depth with its own error: report Baton's limit if
+            # that is what the document breaks.
+            deep = _nesting_error(text)
+            if deep is not None:
+                return None, [deep]
+            raise
         if node is None:
             return None, []
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+        size, depth = _measure(node)
+        if depth > MAX_DEPTH:
+            reason = f"the document is nested more than {MAX_DEPTH} levels deep"
+            return None, [MapError("(yaml)", reason)]
+        if size > MAX_EXPANDED_NODES:
             reason = f"the document expands to more than {MAX_EXPANDED_NODES} nodes (aliases?)"
             return None, [MapError("(yaml)", reason)]
         document = loader.construct_document(node)
@@ -149,13 +198,21 @@ def load_yaml(text: str) -> tuple[Any, list[MapError]]:
         loader.dispose()
 
 
-def parse_map_text(text: str, source: str = "") -> ProcessMapDraft:
-    """Parse and check a process map given as YAML text; raises InvalidProcessMap."""
+def parse_map_text(
+    text: str, source: str = "", *, checked_at: datetime | None = None
+) -> ProcessMapDraft:
+    """Parse and check a process map given as YAML text; raises InvalidProcessMap (with
+    `checked_at`, targets must be computable from that instant: see parse_process_map)."""
+    with gc_paused():
+        return _parse(text, source, checked_at)
+
+
+def _parse(text: str, source: str, checked_at: datetime | None) -> ProcessMapDraft:
     document, problems = load_yaml(text)
     if problems and document is None:
         raise InvalidProcessMap(problems, source)
     try:
-        draft = parse_process_map(document)
+        draft = parse_process_map(document, checked_at=checked_at)
     except InvalidProcessMap as exc:
         raise InvalidProcessMap([*problems, *exc.errors], source) from None
     if problems:
@@ -163,12 +220,26 @@ def parse_map_text(text: str, source: str = "") -> ProcessMapDraft:
     return draft
 
 
-def read_map_file(path: Path) -> ProcessMapDraft:
-    """Read and check the process map file; raises InvalidProcessMap listing every error."""
+def read_map_file(
+    path: Path, max_bytes: int | None = None, *, checked_at: datetime | None = None
+) -> ProcessMapDraft:
+    """Read and check the process map file; raises InvalidProcessMap listing every error
+    (a file over `max_bytes` is refused before it is parsed)."""
     try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise InvalidProcessMap(
+                [
+                    MapError(
+                        "(file)",
+                        f"{size} bytes, over the limit of {max_bytes} (ROUTING_MAX_MAP_BYTES)",
+                    )
+                ],
+                str(path),
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidProcessMap([MapError("(file)", "file not found")], str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidProcessMap([MapError("(file)", f"cannot read: {exc}")], str(path)) from None
-    return parse_map_text(text, str(path))
+    return parse_map_text(text, str(path), checked_at=checked_at)

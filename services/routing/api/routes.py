@@ -8,13 +8,23 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from routing.api.deps import CatalogDep, ClockDep, QueriesDep
+from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
-from routing.domain.versioning import Change
+from routing.domain.versioning import Change, Versioned
+from routing.handlers import MapKeeper
 from shared.auth import Admin, Caller, Reader
-from shared.contracts import CalendarV1, ContactV1, ProcessMapV1, ProcessV1, RouteSpecV1
-from shared.http import FieldError, NotFound, ProblemError
+from shared.contracts import (
+    CalendarV1,
+    ContactV1,
+    MapChangesV1,
+    MapManifestV1,
+    ProcessMapV1,
+    ProcessV1,
+    RouteSpecV1,
+)
+from shared.http import FieldError, NotFound, ProblemError, Unavailable
+from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["process map"])
 
@@ -107,6 +117,58 @@ class MapSummary(BaseModel):
     )
     standards: list[StandardPreview]
     removed_routes: list[str]
+
+
+class Reloaded(BaseModel):
+    """The map in force after a reload, and what the reload changed."""
+
+    version: int = Field(description="version of the map in force now")
+    published: bool = Field(description="false: the file says what the map in force says")
+    source: str
+    revision: str
+    author: str
+    changes: MapChangesV1
+    standards: list[StandardPreview] = Field(description="routes whose standard is new or changed")
+    removed_routes: list[str]
+
+
+class RouteVersion(BaseModel):
+    """One version of a route as it was in force: its standard and ends, who published it."""
+
+    version: int = Field(description="the version of the route's standard")
+    route: dict[str, Any] = Field(
+        description="the route as published (from, kind, to, when, standard with its targets)"
+    )
+    map_version: int = Field(description="the map version that put it in force")
+    published_at: str
+    source: str
+    revision: str
+    author: str
+    until_map_version: int | None = Field(
+        description="the map version that replaced or removed it; null while in force"
+    )
+    ended: str | None = Field(description="changed | removed | null (in force)")
+
+
+class RouteVersions(BaseModel):
+    """Every version of a route, oldest first."""
+
+    route_id: str
+    in_force: bool
+    versions: list[RouteVersion]
+
+
+class MapVersions(BaseModel):
+    """Every published version of the map, newest first: who, when, from where, what changed."""
+
+    in_force: int | None
+    versions: list[MapManifestV1]
+
+
+class HistoryUnavailable(Unavailable):
+    """503: the map topic could not be read."""
+
+    title = "History unavailable"
 
 
 def _relations(relations: list[Relation]) -> list[RelationOut]:
@@ -259,4 +321,120 @@ async def validate_map(
             for s in versioned.standards
         ],
         removed_routes=list(versioned.removed_routes),
+    )
+
+
+def _standards(versioned: Versioned) -> list[StandardPreview]:
+    return [
+        StandardPreview(
+            route_id=s.route_id,
+            change=s.change,
+            version=s.version,
+            previous_version=s.previous_version,
+        )
+        for s in versioned.standards
+        if s.change is not Change.UNCHANGED
+    ]
+
+
+@router.post(
+    "/map/reload",
+    response_model=Reloaded,
+    responses={422: {"description": "The file has errors; the map in force stays"}},
+)
+async def reload_map(
+    request: Request,
+    caller: Admin,
+    revision: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="recorded with the version (e.g. the git commit); "
+            "default ROUTING_MAP_REVISION",
+        ),
+    ] = None,
+    author: Annotated[
+        str | None,
+        Query(max_length=200, description="who publishes it; default ROUTING_MAP_AUTHOR"),
+    ] = None,
+) -> Reloaded:
+    """Read the process map file (ROUTING_PROCESS_MAP) again, check it and put it in force:
+    edited standards get their next version, running handoffs keep theirs. A file with
+    errors is refused with every error and changes nothing. SIGHUP does the same."""
+    keeper: MapKeeper = request.app.state.keeper
+    if not request.app.state.maps.loaded:
+        raise MapNotInForce(
+            "the first map is not in force yet (waiting for Kafka); retry shortly",
+            headers={"Retry-After": "2"},
+        )
+    try:
+        versioned = await keeper.reload(revision, author)
+    except InvalidProcessMap as exc:
+        raise InvalidMap(
+            f"{len(exc.errors)} error(s) in {exc.source or 'the map file'}; the map in force stays",
+            [FieldError(field=e.path, reason=e.reason) for e in exc.errors],
+        ) from None
+    except KafkaUnavailable as exc:
+        raise Unavailable(
+            f"Kafka unreachable, the map in force stays: {str(exc)[:300]}",
+            headers={"Retry-After": "5"},
+        ) from None
+    pmap = versioned.map
+    return Reloaded(
+        version=pmap.version,
+        published=versioned.publish,
+        source=pmap.source,
+        revision=pmap.revision,
+        author=pmap.author,
+        changes=versioned.changes(),
+        standards=_standards(versioned),
+        removed_routes=list(versioned.removed_routes),
+    )
+
+
+@router.get("/map/versions", response_model=MapVersions)
+async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
+    """Every published version of the map, newest first: when, by whom (ROUTING_MAP_AUTHOR),
+    from which file and revision (ROUTING_MAP_REVISION), how many routes were new, changed,
+    unchanged or removed."""
+    try:
+        history = await queries.history()
+    except KafkaUnavailable as exc:
+        raise HistoryUnavailable(str(exc)[:300], headers={"Retry-After": "5"}) from None
+    current = queries.current
+    return MapVersions(
+        in_force=current.version if current is not None else None,
+        versions=list(reversed(history.manifests)),
+    )
+
+
+@router.get("/routes/{route_id}/versions", response_model=RouteVersions)
+async def route_versions(route_id: str, queries: QueriesDep, caller: Reader) -> RouteVersions:
+    """Every version a route had, oldest first: its standard and targets, where it went, which
+    map version put it in force (when, by whom, from which revision) and which one replaced or
+    removed it."""
+    try:
+        history = await queries.history()
+    except KafkaUnavailable as exc:
+        raise HistoryUnavailable(str(exc)[:300], headers={"Retry-After": "5"}) from None
+    eras = history.routes.of(route_id)
+    if not eras:
+        raise NotFound(f"no published map version has a route {route_id!r}")
+    return RouteVersions(
+        route_id=route_id,
+        in_force=eras[-1].until is None,
+        versions=[
+            RouteVersion(
+                version=era.standard_version,
+                route=dict(era.route),
+                map_version=era.since.version,
+                published_at=era.since.published_at.isoformat(),
+                source=era.since.source,
+                revision=era.since.revision,
+                author=era.since.author,
+                until_map_version=era.until,
+                ended=era.ended,
+            )
+            for era in eras
+        ],
     )

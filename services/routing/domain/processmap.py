@@ -10,14 +10,18 @@ objects (references, duplicates, ambiguity). Every error is reported, each with 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+from shared.calendar import CalendarError, calendar_for, to_us
 from shared.contracts import (
+    ANY_PROCESS,
     SLUG_PATTERN,
     CalendarV1,
     ProcessV1,
@@ -26,10 +30,12 @@ from shared.contracts import (
 )
 from shared.routes import canonical_when
 
-SECTIONS = ("calendars", "processes", "routes")
+SECTIONS = ("calendars", "processes", "groups", "routes")
+REQUIRED_SECTIONS = ("calendars", "processes", "routes")
 CALENDAR_FIELDS = ("timezone", "always_open", "hours", "holidays")
 PROCESS_FIELDS = ("name", "calendar", "owner", "escalation")
-ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard")
+ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard", "alerting")
+ALERTING_FIELDS = ("severity", "window")
 STANDARD_FIELDS = ("targets", "delivery", "warnings", "objective", "calendar")
 _SET_BY_ROUTING = ("version", "route_id")
 _KNOWN_WORDS = (
@@ -38,6 +44,7 @@ _KNOWN_WORDS = (
     *PROCESS_FIELDS,
     *ROUTE_FIELDS,
     *STANDARD_FIELDS,
+    *ALERTING_FIELDS,
     "country",
     "subdivision",
     "dates",
@@ -53,6 +60,8 @@ _PLACEHOLDER_CALENDAR = CalendarV1(id="placeholder", always_open=True)
 _PLACEHOLDER_STANDARD = ServiceStandardV1(
     route_id="placeholder", version=1, calendar=_PLACEHOLDER_CALENDAR, targets={}
 )
+
+_ONE_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -85,11 +94,18 @@ class ProcessMapDraft:
     calendars: tuple[CalendarV1, ...]
     processes: tuple[ProcessV1, ...]
     routes: tuple[RouteSpecV1, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def parse_process_map(raw: object) -> ProcessMapDraft:
-    """Check a loaded YAML document and build the map; raises InvalidProcessMap with every error."""
-    checker = _Checker()
+def parse_process_map(raw: object, *, checked_at: datetime | None = None) -> ProcessMapDraft:
+    """Check a loaded YAML document and build the map; raises InvalidProcessMap with every error.
+
+    With `checked_at`, every calendar and every target must also be computable from that
+    instant: a calendar without working time for two years, or a target whose deadline would
+    fall beyond the years business time is computed for, is an error here rather than an
+    event the sla service has to dead-letter later.
+    """
+    checker = _Checker(checked_at)
     draft = checker.run(raw)
     if checker.errors or draft is None:
         raise InvalidProcessMap(checker.errors)
@@ -113,6 +129,11 @@ def _kind_of(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+MAX_SUGGESTIONS = 200
+"""Near-miss suggestions computed per check (each one compares the wrong id with every
+known id): a map with thousands of broken references still checks in linear time."""
 
 
 def _known(ids: Sequence[str], wrong: str | None = None) -> str:
@@ -206,12 +227,32 @@ def _percent(value: object) -> object:
 class _Checker:
     """Walks the document once, keeping going after each error so all of them are reported."""
 
-    def __init__(self) -> None:
+    def __init__(self, checked_at: datetime | None = None) -> None:
+        self.checked_at = None if checked_at is None else to_us(checked_at)
         self.errors: list[MapError] = []
         self.calendar_ids: list[str] = []  # declared, valid or not (no cascading errors)
         self.calendars: dict[str, CalendarV1] = {}
         self.process_ids: list[str] = []
         self.processes: dict[str, ProcessV1] = {}
+        self.group_ids: list[str] = []
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self._hints: dict[tuple[int, str], str] = {}
+        self._process_set: frozenset[str] = frozenset()
+        self._group_set: frozenset[str] = frozenset()
+
+    def _known(self, ids: list[str], wrong: str) -> str:
+        """`_known` with the suggestion remembered per wrong id, and at most MAX_SUGGESTIONS
+        computed (beyond them the list of known ids alone)."""
+        key = (id(ids), wrong)
+        found = self._hints.get(key)
+        if found is None:
+            suggest = len(self._hints) < MAX_SUGGESTIONS
+            found = self._hints[key] = _known(ids, wrong if suggest else None)
+        return found
+
+    @functools.cached_property
+    def _origin_ids(self) -> list[str]:
+        return [*self.process_ids, *self.group_ids]
 
     def error(self, path: str, reason: str) -> None:
         """Record one problem and keep going."""
@@ -222,7 +263,8 @@ class _Checker:
         if not isinstance(raw, Mapping):
             self.error(
                 "(map)",
-                f"expected a mapping with sections {', '.join(SECTIONS)}, got {_kind_of(raw)}",
+                f"expected a mapping with sections {', '.join(REQUIRED_SECTIONS)}, "
+                f"got {_kind_of(raw)}",
             )
             return None
         for key in raw:
@@ -233,16 +275,18 @@ class _Checker:
                 f"unknown section (expected: {', '.join(SECTIONS)}; "
                 "keys starting with 'x-' are free, e.g. for YAML anchors)",
             )
-        for section in SECTIONS:
+        for section in REQUIRED_SECTIONS:
             if section not in raw:
                 self.error(section, "missing section")
         self.check_calendars(raw.get("calendars"))
         self.check_processes(raw.get("processes"))
+        self.check_groups(raw.get("groups"))
         routes = self.check_routes(raw.get("routes"))
         return ProcessMapDraft(
             calendars=tuple(self.calendars.values()),
             processes=tuple(self.processes.values()),
             routes=tuple(routes),
+            groups=dict(self.groups),
         )
 
     def _section(self, name: str, value: object, what: str) -> Mapping[Any, Any]:
@@ -305,6 +349,8 @@ class _Checker:
             except ValidationError as exc:
                 self.errors.extend(_errors_of(path, exc, skip=[("id",)]))
                 continue
+            if self._computable(path, calendar, 1) is None:
+                continue
             self.calendars[cid] = calendar
 
     def _calendar_ref(self, path: str, ref: object) -> bool:
@@ -313,7 +359,7 @@ class _Checker:
             self.error(path, f"expected a calendar id, got {_kind_of(ref)}")
             return False
         if ref not in self.calendar_ids:
-            self.error(path, f"unknown calendar {ref!r} {_known(self.calendar_ids, ref)}")
+            self.error(path, f"unknown calendar {ref!r} {self._known(self.calendar_ids, ref)}")
             return False
         return True
 
@@ -342,10 +388,66 @@ class _Checker:
     def _process_ref(self, path: str, ref: object) -> bool:
         if not isinstance(ref, str):
             return False  # the model check reports the type
-        if ref not in self.process_ids:
-            self.error(path, f"unknown process {ref!r} {_known(self.process_ids, ref)}")
+        if ref not in self._process_set:
+            if ref in self._group_set:
+                self.error(path, f"{ref!r} is a group: a route goes to one process")
+            else:
+                self.error(path, f"unknown process {ref!r} {self._known(self.process_ids, ref)}")
             return False
         return True
+
+    def _origin_ref(self, path: str, ref: object) -> bool:
+        """A route's `from`: a process, a group or `*` (any process)."""
+        if ref == ANY_PROCESS or (isinstance(ref, str) and ref in self._group_set):
+            return True
+        if isinstance(ref, list | tuple):
+            self.error(path, "one process, a group id (see `groups`) or '*'; name a list in groups")
+            return False
+        if isinstance(ref, str) and ref not in self._process_set:
+            known = self._known(self._origin_ids, ref)
+            self.error(path, f"unknown process or group {ref!r} {known}; '*' means any process")
+            return False
+        return self._process_ref(path, ref)
+
+    # ----------------------------------------------------------------------- groups
+
+    def check_groups(self, value: object) -> None:
+        """Check `groups`: id -> list of process ids (named once, never a process's id)."""
+        self._process_set = frozenset(self.process_ids)
+        section = self._section("groups", value, "group id -> list of process ids")
+        for key, body in section.items():
+            gid = self._id_key("groups", key)
+            if gid is None:
+                continue
+            path = f"groups.{gid}"
+            self.group_ids.append(gid)
+            if gid in self._process_set:
+                self.error(path, f"{gid!r} is a process id too: a group needs an id of its own")
+                continue
+            if not isinstance(body, list):
+                self.error(path, f"expected a list of process ids, got {_kind_of(body)}")
+                continue
+            if not body:
+                self.error(path, "an empty group: list at least one process")
+                continue
+            members: dict[str, None] = {}
+            valid = True
+            for index, member in enumerate(body):
+                where = f"{path}[{index}]"
+                if not isinstance(member, str):
+                    self.error(where, f"expected a process id, got {_kind_of(member)}")
+                    valid = False
+                elif member not in self._process_set:
+                    reason = f"unknown process {member!r} {self._known(self.process_ids, member)}"
+                    self.error(where, reason)
+                    valid = False
+                elif member in members:
+                    self.error(where, f"{member!r} is listed twice")
+                else:
+                    members[member] = None
+            if valid:
+                self.groups[gid] = tuple(members)
+        self._group_set = frozenset(self.group_ids)
 
     # ----------------------------------------------------------------------- routes
 
@@ -359,6 +461,10 @@ class _Checker:
         routes: list[RouteSpecV1] = []
         first_by_id: dict[str, str] = {}
         first_by_match: dict[tuple[Any, ...], tuple[str, str]] = {}
+        # (kind, to, when) -> member -> the first group route carrying it: two group routes
+        # that both apply to one process with the same conditions are as ambiguous as two
+        # identical routes.
+        by_member: dict[tuple[Any, ...], dict[str, tuple[str, str]]] = {}
         for index, body in enumerate(value):
             path = f"routes[{index}]"
             route = self.check_route(path, body)
@@ -386,9 +492,44 @@ class _Checker:
                     )
                     continue
                 first_by_match[match] = (path, str(route_id))
+                if match[0] in self.groups and self._overlaps(
+                    path, str(route_id), match, by_member.setdefault(match[1:], {})
+                ):
+                    continue
             if route is not None:
                 routes.append(route)
         return routes
+
+    def _overlaps(
+        self,
+        path: str,
+        route_id: str,
+        match: tuple[Any, ...],
+        first: dict[str, tuple[str, str]],
+    ) -> bool:
+        """Report a group route sharing members with an earlier one of the same kind, receiver
+        and conditions; True when it does."""
+        group, receiver = match[0], match[2]
+        shared: dict[tuple[str, str], list[str]] = {}
+        for member in self.groups[group]:
+            if member == receiver:
+                continue
+            other = first.get(member)
+            if other is None:
+                first[member] = (path, route_id)
+            else:
+                shared.setdefault(other, []).append(member)
+        for (other_path, other_id), members in shared.items():
+            shown = ", ".join(members[:5]) + (
+                f", ... {len(members) - 5} more" if len(members) > 5 else ""
+            )
+            self.error(
+                f"{path}.from",
+                f"group {group!r} shares {shown} with the group of {other_path} ({other_id!r}), "
+                "same kind, to and when: ambiguous for those processes; "
+                "give them a route of their own or take them out of one group",
+            )
+        return bool(shared)
 
     def check_route(self, path: str, body: object) -> RouteSpecV1 | None:
         """Check one route and its standard; None when anything in it is wrong."""
@@ -404,9 +545,12 @@ class _Checker:
                 self.error(f"{path}.{name}", _unknown_field(name, ROUTE_FIELDS))
                 del fields[name]
         references_ok = True
-        for end in ("from", "to"):
-            if end in fields and not self._process_ref(f"{path}.{end}", fields[end]):
-                references_ok = False
+        if "from" in fields and not self._origin_ref(f"{path}.from", fields["from"]):
+            references_ok = False
+            if isinstance(fields["from"], list | tuple):
+                fields["from"] = ANY_PROCESS  # reported above; the rest is still checked
+        if "to" in fields and not self._process_ref(f"{path}.to", fields["to"]):
+            references_ok = False
         origin = fields.get("from")
         if isinstance(origin, str) and origin == fields.get("to"):
             self.error(
@@ -493,6 +637,18 @@ class _Checker:
         fields["calendar"] = calendar or _PLACEHOLDER_CALENDAR
         return fields, calendar_ok
 
+    def _computable(self, path: str, calendar: CalendarV1, duration_us: int) -> int | None:
+        """The deadline of `duration_us` of business time from `checked_at` on `calendar`
+        (0 when there is nothing to check); None, with the error recorded, if it cannot be
+        computed."""
+        if self.checked_at is None or calendar is _PLACEHOLDER_CALENDAR:
+            return 0
+        try:
+            return calendar_for(calendar).add_us(self.checked_at, duration_us)
+        except CalendarError as exc:
+            self.error(path, f"cannot be computed on calendar {calendar.id!r}: {exc}")
+            return None
+
     def _check_targets(self, path: str, standard: ServiceStandardV1) -> None:
         if not standard.targets:
             self.error(f"{path}.targets", "set targets for at least one priority (P1..P4)")
@@ -504,6 +660,8 @@ class _Checker:
                 target = getattr(targets, name)
                 if target is not None and not target:
                     self.error(f"{where}.{name}", "must be longer than 0s")
+                elif target is not None:
+                    self._computable(f"{where}.{name}", standard.calendar, target // _ONE_US)
             if (
                 targets.response is not None
                 and targets.resolution is not None
@@ -515,3 +673,5 @@ class _Checker:
                 )
         if standard.delivery is not None and not standard.delivery:
             self.error(f"{path}.delivery", "must be longer than 0s")
+        elif standard.delivery is not None:
+            self._computable(f"{path}.delivery", standard.calendar, standard.delivery // _ONE_US)

@@ -9,7 +9,8 @@ file publishes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Any
 from routing.domain.processmap import ProcessMapDraft
 from shared.contracts import (
     CalendarV1,
+    MapChangesV1,
     ProcessMapV1,
     ProcessV1,
     RouteSpecV1,
@@ -52,6 +54,16 @@ class Versioned:
     standards: tuple[StandardVersion, ...]
     removed_routes: tuple[str, ...]
 
+    def changes(self) -> MapChangesV1:
+        """How many routes are new, changed, unchanged and removed."""
+        counts = Counter(s.change for s in self.standards)
+        return MapChangesV1(
+            new=counts[Change.NEW],
+            changed=counts[Change.CHANGED],
+            unchanged=counts[Change.UNCHANGED],
+            removed=len(self.removed_routes),
+        )
+
 
 def standard_content(standard: ServiceStandardV1) -> dict[str, Any]:
     """What a standard says, without its version: the thing an edit changes."""
@@ -82,12 +94,16 @@ def version_standards(
 
 
 def _content(
-    calendars: Sequence[CalendarV1], processes: Sequence[ProcessV1], routes: Sequence[RouteSpecV1]
+    calendars: Sequence[CalendarV1],
+    processes: Sequence[ProcessV1],
+    groups: Mapping[str, Sequence[str]],
+    routes: Sequence[RouteSpecV1],
 ) -> list[Any]:
-    """Everything a published map says except its own version, time and source."""
+    """Everything a published map says except its own version, time, source and author."""
     return [
         [c.model_dump(mode="json") for c in calendars],
         [p.model_dump(mode="json") for p in processes],
+        {g: list(members) for g, members in groups.items()},
         [r.model_dump(mode="json", by_alias=True) for r in routes],
     ]
 
@@ -98,9 +114,12 @@ def next_map(
     *,
     now: datetime,
     source: str,
+    revision: str = "",
+    author: str = "",
     holidays_version: str | None = None,
 ) -> Versioned:
-    """The map to apply given the last published one: versions assigned, publish if changed.
+    """The map to apply given the last published one: versions assigned, publish if changed
+    (the source, revision and author alone change nothing).
 
     `holidays_version` is the python-holidays data the calendars' public holidays come from:
     new data moves real deadlines, so a change of it publishes a new map version too.
@@ -111,17 +130,20 @@ def next_map(
     if (
         previous is not None
         and previous.holidays_version == holidays_version
-        and _content(draft.calendars, draft.processes, routes)
-        == _content(previous.calendars, previous.processes, previous.routes)
+        and _content(draft.calendars, draft.processes, draft.groups, routes)
+        == _content(previous.calendars, previous.processes, previous.groups, previous.routes)
     ):
         return Versioned(previous, False, versions, removed)
     pmap = ProcessMapV1(
         version=previous.version + 1 if previous is not None else 1,
         published_at=now,
         source=source,
+        revision=revision,
+        author=author,
         holidays_version=holidays_version,
         calendars=draft.calendars,
         processes=draft.processes,
+        groups=draft.groups,
         routes=routes,
     )
     return Versioned(pmap, True, versions, removed)
