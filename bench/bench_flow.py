@@ -133,10 +133,7 @@ async def main() -> None:
             "ROUTING_PROCESS_MAP": str(REPO / "deploy" / "process-map.yaml"),
         },
         "sla": service_env("SLA_", kafka),
-        "metrics": {
-            **service_env("METRICS_", kafka),
-            "METRICS_HISTORY_PATH": str(REPO / ".run" / "test-history" / f"{kafka.topic_prefix}db"),
-        },
+        "metrics": service_env("METRICS_", kafka),
     }
     procs = [ServiceProcess(f"{name}.main", e, f"bench-{name}") for name, e in env.items()]
     for proc in procs:

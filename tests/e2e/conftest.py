@@ -24,10 +24,7 @@ async def system(broker: Broker) -> AsyncIterator[System]:
             "ROUTING_PROCESS_MAP": str(REPO / "deploy" / "process-map.yaml"),
         },
         "sla": service_env("SLA_", kafka),
-        "metrics": {
-            **service_env("METRICS_", kafka),
-            "METRICS_HISTORY_PATH": str(REPO / ".run" / "test-history" / f"{kafka.topic_prefix}db"),
-        },
+        "metrics": service_env("METRICS_", kafka),
     }
     procs = {name: ServiceProcess(f"{name}.main", e, f"e2e-{name}") for name, e in env.items()}
     running = System(**procs)

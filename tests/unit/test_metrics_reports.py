@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -413,3 +414,23 @@ async def test_a_report_asked_while_the_store_is_closed_is_a_503_to_retry() -> N
     app.state.store.open()
     async with client_of(app) as client:
         assert (await client.get("/v1/reports/pairs")).status_code == 200
+
+
+async def test_a_shard_other_than_0_keeps_no_store_and_names_shard_0_for_reports(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        kafka=KafkaSettings(topic_prefix="unit."),
+        api_keys=b.ADMIN_KEYS,
+        history_path=str(tmp_path / "history.duckdb"),
+        shards=2,
+        shard=1,
+    )
+    app = create_app(settings, FakeClock(T + timedelta(days=2)))
+    assert app.state.store is None and app.state.kafka.history is None
+    assert not (tmp_path / "history.duckdb").exists()
+    async with client_of(app) as client:
+        for path in ("/v1/reports/pairs", "/v1/exports/events.csv"):
+            answer = await client.get(path)
+            assert answer.status_code == 404, path
+            assert "shard 0" in answer.json()["detail"]
