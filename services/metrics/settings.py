@@ -22,7 +22,7 @@ class Settings(ServiceSettings):
     )
     history_path: str = Field(
         ".run/metrics-history.duckdb",
-        description="the report store's DuckDB file (':memory:' for tests); one per instance",
+        description="the report store's DuckDB file (':memory:' for tests); opened by shard 0 only",
     )
     history_keep_days: int = Field(
         400,
