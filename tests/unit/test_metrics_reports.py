@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 
@@ -434,3 +435,15 @@ async def test_a_shard_other_than_0_keeps_no_store_and_names_shard_0_for_reports
             answer = await client.get(path)
             assert answer.status_code == 404, path
             assert "shard 0" in answer.json()["detail"]
+
+
+def test_a_store_file_with_other_columns_is_refused_at_open_naming_the_remedy(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.duckdb"
+    HistoryStore(str(path)).close()
+    db = duckdb.connect(str(path))
+    db.execute("ALTER TABLE lifecycle DROP COLUMN seq")
+    db.close()
+    with pytest.raises(RuntimeError, match=r"table lifecycle has columns .* move the file away"):
+        HistoryStore(str(path))

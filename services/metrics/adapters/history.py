@@ -170,6 +170,22 @@ class HistoryStore:
                     f"{self.path} holds report-store schema {found[0]}, this version writes "
                     f"{SCHEMA_VERSION}: move the file away and the store is rebuilt from Kafka"
                 )
+            for table in TABLES:
+                # A file written by a development build of the same schema version.
+                found_columns = tuple(
+                    name
+                    for (name,) in cursor.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = ? ORDER BY ordinal_position",
+                        [table],
+                    ).fetchall()
+                )
+                if found_columns != table_columns(table):
+                    raise RuntimeError(
+                        f"{self.path}: table {table} has columns {', '.join(found_columns)}, "
+                        f"this version writes {', '.join(table_columns(table))}: move the "
+                        "file away and the store is rebuilt from Kafka"
+                    )
         finally:
             cursor.close()
 
