@@ -24,6 +24,7 @@ echo "== sla: one of three instances killed"; "$PY" bench/bench_failover.py --op
 echo "== routing: process maps";        "$PY" bench/bench_map.py 2>&1 | quiet
 echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
 echo "== ops files for 2,500 pairs";   "$PY" bench/bench_ops.py 2>&1 | quiet
+echo "== metrics: reports (BPI 2013)";  "$PY" bench/bench_reports.py 2>&1 | quiet
 echo "== intake against a hand-written peer"; "$PY" bench/bench_intake.py 2>&1 | quiet
 echo "== end to end";                   "$PY" bench/bench_flow.py 2>&1 | quiet
 echo "== baton import of the BPI 2013 log"; "$PY" bench/bench_import.py 2>&1 | quiet

@@ -8,6 +8,7 @@ need=()
 java_major=$(java -version 2>&1 | sed -E -n 's/.* version "([0-9]+).*/\1/p' | head -1 || true)
 if [ -z "${java_major:-}" ] || [ "$java_major" -lt 17 ]; then need+=(openjdk-17-jre-headless); fi
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # tests render the review page headless
 command -v curl >/dev/null 2>&1 || need+=(curl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 

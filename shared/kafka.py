@@ -13,6 +13,8 @@ Delivery semantics:
   handler's output and wait for its acks -> commit `{tp: offset + 1}` for that partition.
   Never auto-commit; a poison record is committed only after its dead-letter copy (original
   bytes + failure headers) is acknowledged; a cancelled batch is never committed.
+- `PositionedLog`: no group, no Kafka commits; reads from positions its caller stores with
+  what it derives (one transaction), so a restart resumes exactly: effectively exactly-once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import logging
 import ssl
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -955,6 +957,140 @@ class LogFollower(TableReader):
         )
 
 
+Positions = Mapping[tuple[str, int], int]
+"""(topic, partition) -> the next offset to read."""
+
+
+class PositionedLog(TableReader):
+    """Topics read as logs from positions the caller keeps, handed over batch by batch.
+
+    Delivery semantics: no group and no Kafka commits. Each partition starts at
+    `positions()[(topic, partition)]` -- the next offset to read, as the caller stored it -- or
+    at its beginning; `on_batch(records)` is awaited before the next fetch and must store what
+    the records change *and* their positions (offset + 1) in one transaction, so a restart
+    resumes exactly where the caller's store stands: nothing lost, nothing twice. A stored
+    position below a partition's first offset (retention deleted records never read) is logged
+    and counted in `gaps`, and reading starts at the first offset still there.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topics: Sequence[str],
+        positions: Callable[[], Positions],
+        on_batch: Callable[[list[Received]], Awaitable[None]],
+        *,
+        max_records: int = 2000,
+    ) -> None:
+        super().__init__(kafka, topics, lambda _key, _value: None)
+        self._positions = positions
+        self._on_batch = on_batch
+        self._max_records = max_records
+        self.gaps = 0
+        """Partitions whose stored position had fallen out of the topic's retention."""
+        self._lags: dict[tuple[str, int], int] = {}
+        self._batch = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        """True while the reading task is alive (False before start and after a failure)."""
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Let the batch in hand be stored, then stop reading."""
+        try:
+            async with asyncio.timeout(30):
+                await self._batch.acquire()
+        except TimeoutError:
+            log.warning(
+                "%s: a batch was still being stored after 30 s; stopping anyway", self._topics
+            )
+        try:
+            await super().stop()
+        finally:
+            if self._batch.locked():
+                self._batch.release()
+
+    async def _seek(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        stored = self._positions()
+        firsts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            at = stored.get((tp.topic, tp.partition))
+            if at is not None and at > ends[tp]:
+                log.error(
+                    "%s[%d]: stored position %d is past the partition's end %d (was the topic "
+                    "recreated?): reading it from the beginning",
+                    tp.topic,
+                    tp.partition,
+                    at,
+                    ends[tp],
+                )
+                at = None
+            if at is None:
+                consumer.seek(tp, firsts[tp])
+                continue
+            if at < firsts[tp]:
+                self.gaps += 1
+                log.error(
+                    "%s[%d]: records %d..%d were deleted by retention before they were read; "
+                    "reading on from %d",
+                    tp.topic,
+                    tp.partition,
+                    at,
+                    firsts[tp] - 1,
+                    firsts[tp],
+                )
+                at = firsts[tp]
+            consumer.seek(tp, at)
+
+    async def _run(self) -> None:
+        consumer, partitions = await self._connect()
+        self._consumer = consumer
+        await self._seek(consumer, partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        pending = set(partitions)
+        while True:
+            for tp in list(pending):
+                # Position, not the last offset seen: transaction markers can sit at the end.
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+            if not pending and not self.caught_up.is_set():
+                self.caught_up.set()
+                log.info("log %s caught up", self._topics)
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            records = [
+                Received(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.timestamp,
+                    r.key or b"",
+                    r.value or b"",
+                    tuple(r.headers or ()),
+                )
+                for tp_records in batches.values()
+                for r in tp_records
+            ]
+            if records:
+                async with self._batch:
+                    try:
+                        await self._on_batch(records)
+                    except Exception:
+                        log.exception("storing a batch of %s failed: reading stops", self._topics)
+                        raise
+            for tp in partitions:
+                high = consumer.highwater(tp)
+                if high is not None:
+                    # Position, not stored offsets: it moves past transaction markers.
+                    position = await consumer.position(tp)
+                    self._lags[(tp.topic, tp.partition)] = max(high - position, 0)
+
+    def lag(self) -> list[tuple[tuple[str, int], int]]:
+        """Records between what was handed over and each partition's end, as last seen."""
+        return list(self._lags.items())
+
+
 async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:
     """A compacted topic's current content, read once to its end (key -> last value)."""
     consumer = AIOKafkaConsumer(
@@ -986,20 +1122,27 @@ async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | No
 
 
 class LagCollector(Collector):
-    """`handoff_consumer_lag_records{group, topic, partition}`, read at scrape time."""
+    """`handoff_consumer_lag_records{group, topic, partition}` (or the family `name`), read at
+    scrape time from `(topic, partition), lag` pairs."""
 
     def __init__(
-        self, group: str, sources: Callable[[], Iterable[tuple[TopicPartition, int]]]
+        self,
+        group: str,
+        sources: Callable[[], Iterable[tuple[tuple[str, int], int]]],
+        *,
+        name: str = "handoff_consumer_lag_records",
+        documentation: str = "Records between the consumer's committed position and the "
+        "partition's end.",
     ) -> None:
         self._group = group
         self._sources = sources
+        self._name = name
+        self._documentation = documentation
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "handoff_consumer_lag_records",
-            "Records between the consumer's committed position and the partition's end.",
-            labels=["group", "topic", "partition"],
+            self._name, self._documentation, labels=["group", "topic", "partition"]
         )
-        for tp, lag in self._sources():
-            family.add_metric([self._group, tp.topic, str(tp.partition)], lag)
+        for (topic, partition), lag in self._sources():
+            family.add_metric([self._group, topic, str(partition)], lag)
         yield family

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, RateLimit
-from shared.topics import Topics
+from shared.topics import DEFAULT_HISTORY_RETENTION_DAYS, Topics
 
 
 class KafkaSettings(BaseModel):
@@ -32,6 +32,13 @@ class KafkaSettings(BaseModel):
     ssl_certfile: FilePath | None = Field(None, description="PEM client certificate (mutual TLS)")
     ssl_keyfile: FilePath | None = Field(None, description="PEM key of ssl_certfile")
     request_timeout_ms: int = 15000
+    history_retention_days: int = Field(
+        DEFAULT_HISTORY_RETENTION_DAYS,
+        ge=1,
+        le=100_000,
+        description="retention of handoff.routed.v1 and sla.decisions.v1, which the metrics "
+        "service's report store is rebuilt from (topics are created with it)",
+    )
 
     @model_validator(mode="after")
     def _security_consistent(self) -> KafkaSettings:
@@ -60,7 +67,11 @@ class KafkaSettings(BaseModel):
     @property
     def topics(self) -> Topics:
         """The concrete topic names of this deployment."""
-        return Topics(prefix=self.topic_prefix, partitions=self.partitions)
+        return Topics(
+            prefix=self.topic_prefix,
+            partitions=self.partitions,
+            history_retention_days=self.history_retention_days,
+        )
 
 
 class ServiceSettings(BaseSettings):

@@ -34,6 +34,11 @@ class Stream(StrEnum):
 COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP, Stream.METRICS_STATE}
 SINGLE_PARTITION = {Stream.PROCESS_MAP}
 DLQ_SOURCES = (Stream.RAW, Stream.ROUTED, Stream.DECISIONS)
+HISTORY_SOURCES = (Stream.ROUTED, Stream.DECISIONS)
+"""The streams the metrics service's report store is built from: kept for the history's
+retention (not the broker's 7-day default), so a lost store file is rebuilt by replaying them."""
+DEFAULT_HISTORY_RETENTION_DAYS = 400
+"""A year of reports plus a month to spare."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Topics:
 
     prefix: str = ""
     partitions: int = 6
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
 
     def name(self, stream: Stream) -> str:
         """The topic name of a stream."""
@@ -83,6 +89,8 @@ class Topics:
                     "min.cleanable.dirty.ratio": "0.1",
                     "delete.retention.ms": "86400000",
                 }
+            if stream in HISTORY_SOURCES:
+                configs = {"retention.ms": str(self.history_retention_days * 86400_000)}
             parts = 1 if stream in SINGLE_PARTITION else self.partitions
             out.append(TopicSpec(self.name(stream), parts, configs))
         out.extend(

@@ -242,10 +242,15 @@ class ServiceProcess:
 
 
 def service_env(prefix: str, kafka: KafkaSettings) -> dict[str, str]:
-    """Environment that points a service (env prefix `prefix`, e.g. SLA_) at `kafka`."""
-    return {
+    """Environment that points a service (env prefix `prefix`, e.g. SLA_) at `kafka`; the
+    metrics service's report store gets a file of this test's own (never `make run`'s)."""
+    env = {
         f"{prefix}API_KEYS": ADMIN_KEYS_JSON,
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
         f"{prefix}KAFKA__PARTITIONS": str(kafka.partitions),
     }
+    if prefix == "METRICS_":
+        store = REPO / ".run" / "test-history" / f"{kafka.topic_prefix}db"
+        env["METRICS_HISTORY_PATH"] = str(store)
+    return env

@@ -13,6 +13,13 @@ Delivery semantics:
   and the counters continue from there. Unlabelable events go to the DLQ, counted invalid.
 - The consumer starts only once a process map is loaded and both tables caught up: labelling
   needs the catalog, and rework/ratings need the pairs the status table knows.
+- The report store (shard 0 only) reads `sla.decisions.v1` and `handoff.routed.v1` on its own
+  (shared PositionedLog: no group, no Kafka commits, every partition, read_committed): each
+  batch's rows and the positions after it go into the DuckDB file in one DuckDB transaction,
+  and reading resumes from the positions stored there -- a restart or a SIGKILL loses nothing
+  and stores nothing twice. It is independent of the loop above: one transaction cannot span
+  Kafka and DuckDB, so each keeps its own positions with what it derives. It keeps every pair,
+  whatever the shard count (the history is small next to the series; README, Reports).
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from metrics.handlers import MetricsService
+from metrics.handlers import HistoryRecorder, MetricsService
 from metrics.settings import Settings
 from shared.events import PAYLOADS
 from shared.kafka import (
     BrokerWatch,
     KafkaUnavailable,
     LagCollector,
+    PositionedLog,
     ProcessedCounter,
     TableReader,
     read_table,
@@ -50,6 +58,7 @@ class MetricsConsumer:
         service: MetricsService,
         registry: CollectorRegistry,
         processed: ProcessedCounter,
+        recorder: HistoryRecorder | None,
     ) -> None:
         kafka = settings.kafka
         topics = kafka.topics
@@ -75,6 +84,23 @@ class MetricsConsumer:
             dedup_window=settings.dedup_window,
         )
         registry.register(LagCollector(group, self.loop.lag))
+        self.history: PositionedLog | None = None
+        """The report store's reader (shard 0 only)."""
+        if recorder is not None:
+            self.history = PositionedLog(
+                kafka,
+                [topics.name(Stream.DECISIONS), topics.name(Stream.ROUTED)],
+                recorder.resume,
+                recorder.on_batch,
+            )
+            registry.register(
+                LagCollector(
+                    kafka.group("metrics-history"),
+                    self.history.lag,
+                    name="handoff_history_lag_records",
+                    documentation="Records on the topics the report store has not stored yet.",
+                )
+            )
         self._starter: asyncio.Task[None] | None = None
         self._loop_started = False
 
@@ -83,6 +109,8 @@ class MetricsConsumer:
         await self.watch.start()
         await self.map_reader.start()
         await self.status_reader.start()
+        if self.history is not None:
+            await self.history.start()
         self._starter = asyncio.create_task(self._start_consumer(), name="metrics-starter")
 
     async def _start_consumer(self) -> None:
@@ -110,6 +138,8 @@ class MetricsConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
         await self.loop.stop()
+        if self.history is not None:
+            await self.history.stop()
         await self.status_reader.stop()
         await self.map_reader.stop()
         await self.watch.stop()
@@ -126,4 +156,8 @@ class MetricsConsumer:
             and self.loop.running
             and self.loop.restored.is_set()
             and self.loop.joined.is_set(),
-        }
+        } | ({} if self.history is None else {"history": self.history.running})
+
+    def history_lag(self) -> int:
+        """Records on the topics the report store has not stored yet."""
+        return 0 if self.history is None else sum(lag for _, lag in self.history.lag())

@@ -14,25 +14,30 @@ Sharding: this instance keeps only the pairs its `Shard` owns -- their tallies, 
 and catalog gauges -- so N instances expose each series once. Every instance reads every event
 (a pair's handoffs are spread over all partitions) and ignores other shards' pairs; an
 unlabelable event is dead-lettered by the shard that owns its pair (shard 0 if none is known).
+
+The report store (`HistoryRecorder`) is fed separately, from positions it keeps itself: each
+batch's rows and the positions after it are stored in one DuckDB transaction (shard 0 only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
+from metrics.domain.history import HistoryRow, StandardRow, history_row, standard_rows
 from metrics.domain.pairs import PairMemory
 from metrics.domain.shards import Shard
 from metrics.domain.status import StatusBoard
 from metrics.domain.tally import CorruptTally, PairTally, changelog_key, pair_of_key
-from shared.events import Envelope, HandoffStatusV1
-from shared.kafka import ProcessedCounter, Record, Rejected, Source
+from shared.contracts import ProcessMapV1
+from shared.events import Envelope, HandoffStatusV1, UnknownEventType
+from shared.kafka import Positions, ProcessedCounter, Received, Record, Rejected, Source
 from shared.mapwire import CURRENT_KEY, CorruptMap, MapAssembler
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,10 @@ class MetricsService:
         self.pairs = pairs
         self.shard = shard
         self.catalog = Catalog.empty()
+        self.process_map: ProcessMapV1 | None = None
+        """The published map the catalog was built from (the review pages read its owners)."""
         self.catalog_loaded = asyncio.Event()
+        self.map_listeners: list[Callable[[ProcessMapV1], None]] = []
         self.tallies: dict[Pair, PairTally] = {}
         """Committed totals of this shard's pairs (what is exposed)."""
         self._staged: dict[Pair, PairTally] = {}
@@ -191,6 +199,9 @@ class MetricsService:
         catalog = Catalog.from_map(pmap).with_pairs(self._implied)
         self._implied = {p for p in self._implied if p in set(catalog.pairs)}
         self.catalog = catalog
+        self.process_map = pmap
+        for listener in self.map_listeners:
+            listener(pmap)
         self.catalog_loaded.set()
         log.info("process map version %d: %d pairs", catalog.version, len(catalog.pairs))
 
@@ -216,3 +227,79 @@ class MetricsService:
             return
         self.board.put(handoff_id, status)
         self._seen([pair])
+
+
+class HistoryStore(Protocol):
+    """Where the history goes: the report store."""
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The positions stored with the last batch."""
+        ...
+
+    def write(self, rows: Sequence[HistoryRow], positions: Positions) -> None:
+        """Store rows and the positions after them in one transaction."""
+        ...
+
+    def put_standards(self, rows: Sequence[StandardRow]) -> None:
+        """Remember the standard versions of a published map."""
+        ...
+
+
+class HistoryRecorder:
+    """The report store's use case: consumed records become history rows, stored together with
+    the positions after them; published maps become standard versions.
+
+    Unreadable records (the Prometheus side dead-letters them) and records that add nothing
+    (none today) are skipped, but their positions advance with the batch.
+    """
+
+    def __init__(self, store: HistoryStore, counted: Callable[[str, str, int], None]) -> None:
+        self._store = store
+        self._counted = counted
+        self.positions: dict[tuple[str, int], int] = {}
+        """The positions last stored (what was read up to)."""
+
+    def resume(self) -> Positions:
+        """Where reading resumes: the positions stored with the last batch."""
+        self.positions = self._store.positions()
+        return self.positions
+
+    def rows_of(self, records: Sequence[Received]) -> tuple[list[HistoryRow], dict[str, int]]:
+        """The rows of a batch, and how many records of each topic were invalid."""
+        rows: list[HistoryRow] = []
+        invalid: dict[str, int] = {}
+        for record in records:
+            try:
+                row = history_row(Envelope.from_bytes(record.value), record.offset)
+            except (ValidationError, UnknownEventType, ValueError):
+                invalid[record.topic] = invalid.get(record.topic, 0) + 1
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows, invalid
+
+    def record(self, records: Sequence[Received]) -> None:
+        """Store one batch (blocking: called on a worker thread)."""
+        rows, invalid = self.rows_of(records)
+        positions = dict(self.positions)
+        for r in records:
+            positions[(r.topic, r.partition)] = max(
+                positions.get((r.topic, r.partition), 0), r.offset + 1
+            )
+        self._store.write(rows, positions)
+        self.positions = positions
+        stored: dict[str, int] = {}
+        for r in records:
+            stored[r.topic] = stored.get(r.topic, 0) + 1
+        for topic, count in stored.items():
+            self._counted(topic, "ok", count - invalid.get(topic, 0))
+        for topic, count in invalid.items():
+            self._counted(topic, "invalid", count)
+
+    async def on_batch(self, records: list[Received]) -> None:
+        """PositionedLog callback: store the batch off the event loop."""
+        await asyncio.to_thread(self.record, records)
+
+    def on_process_map(self, process_map: ProcessMapV1) -> None:
+        """Remember the standard versions of a published map (a version is kept once)."""
+        self._store.put_standards(standard_rows(process_map))

@@ -216,7 +216,7 @@ async def secured_system(secured: SecuredBroker) -> AsyncIterator[dict[str, Serv
         "intake": {},
         "routing": {"ROUTING_PROCESS_MAP": str(REPO / "deploy" / "process-map.yaml")},
         "sla": {},
-        "metrics": {},
+        "metrics": {"METRICS_HISTORY_PATH": str(REPO / ".run" / "test-history" / f"{prefix}db")},
     }
     procs = {}
     for name, more in extra.items():

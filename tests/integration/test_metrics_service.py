@@ -71,7 +71,7 @@ async def running(
     kafka: KafkaSettings, clock: FakeClock | None = None
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan running, and a client talking to it in-process."""
-    settings = Settings(kafka=kafka, api_keys=b.ADMIN_KEYS)
+    settings = Settings(kafka=kafka, api_keys=b.ADMIN_KEYS, history_path=":memory:")
     app = create_app(settings, clock or FakeClock(b.T0))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

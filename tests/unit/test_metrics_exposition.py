@@ -300,7 +300,12 @@ def test_a_process_map_creates_no_series_and_bad_records_count_invalid() -> None
 async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_now() -> None:
     clock = FakeClock(b.T0)
     app = create_app(
-        Settings(kafka=KafkaSettings(topic_prefix="unit."), api_keys=b.ADMIN_KEYS), clock
+        Settings(
+            kafka=KafkaSettings(topic_prefix="unit."),
+            api_keys=b.ADMIN_KEYS,
+            history_path=":memory:",
+        ),
+        clock,
     )
     svc: MetricsService = app.state.service
     svc.on_process_map(b"current", b.map_bytes(PROCESS_MAP))
