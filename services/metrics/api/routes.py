@@ -12,10 +12,11 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from metrics.api import examples
 from metrics.api.deps import ClockDep, QueriesDep, SettingsDep
 from metrics.api.review import review_html
 from metrics.domain.eventlog import csv_chunks, ocel_chunks, xes_chunks
@@ -34,13 +35,32 @@ from metrics.domain.reports import (
 from shared.auth import Reader
 from shared.contracts import EARLIEST_EVENT, LATEST_EVENT, ClockName, Priority
 from shared.http import FieldError, NotFound, ProblemError
+from shared.openapi import example
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 CSV = "text/csv"
-_CSV_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "JSON, or CSV"}
-}
+
+
+def _json_or_csv(json_example: Any, csv_example: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "content": {
+                "application/json": example(json_example),
+                CSV: {"schema": {"type": "string"}, **example(csv_example)},
+            },
+            "description": "JSON, or CSV",
+        }
+    }
+
+
+def _streamed(media: str, text: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    schema = {"type": "object"} if media == "application/json" else {"type": "string"}
+    return {
+        200: {"content": {media: {"schema": schema, **example(text)}}, "description": description}
+    }
+
+
 Name = Annotated[str | None, Query(max_length=100)]
 
 
@@ -142,7 +162,11 @@ def _csv_response(rows: Iterable[list[str]], filename: str) -> Response:
     )
 
 
-@router.get("/reports/late", response_model=LateList, responses=_CSV_DOC)
+@router.get(
+    "/reports/late",
+    response_model=LateList,
+    responses=_json_or_csv(examples.LATE, examples.LATE_CSV),
+)
 async def late_handoffs(
     request: Request,
     queries: QueriesDep,
@@ -164,14 +188,17 @@ async def late_handoffs(
 @router.get(
     "/reports/review",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "a printable HTML page"}},
+    responses=_streamed("text/html", examples.REVIEW_HTML, "a printable HTML page"),
 )
 async def management_review(
     queries: QueriesDep,
     clock: ClockDep,
     window: WindowArgs,
     caller: Reader,
-    process: Annotated[str, Query(min_length=1, max_length=100, description="the process")],
+    process: Annotated[
+        str,
+        Query(min_length=1, max_length=100, description="the process", examples=["it-l2-network"]),
+    ],
 ) -> HTMLResponse:
     """The management review of one process over one period (ISO 9001 9.1.2 and 9.1.3, ITIL
     service reviews): on-time trend against the objective, who waits for whom, rework,
@@ -184,10 +211,14 @@ async def management_review(
     return HTMLResponse(await run_in_threadpool(review_html, data))
 
 
-@router.get("/reports/{grouping}", response_model=Report, responses=_CSV_DOC)
+@router.get(
+    "/reports/{grouping}",
+    response_model=Report,
+    responses=_json_or_csv(examples.REPORT, examples.REPORT_CSV),
+)
 async def report(
     request: Request,
-    grouping: Grouping,
+    grouping: Annotated[Grouping, Path(examples=["pairs"])],
     queries: QueriesDep,
     clock: ClockDep,
     window: WindowArgs,
@@ -250,7 +281,7 @@ def _stream(chunks: Iterator[str], media: str, filename: str) -> StreamingRespon
     "/exports/events.csv",
     tags=["exports"],
     response_class=StreamingResponse,
-    responses={200: {"content": {CSV: {}}, "description": "the event log as CSV"}},
+    responses=_streamed(CSV, examples.EVENTS_CSV, "the event log as CSV"),
 )
 async def export_csv(export: ExportDep, caller: Reader) -> StreamingResponse:
     """The handoff event log as CSV (one row per lifecycle event, by case and time), streamed;
@@ -264,7 +295,7 @@ async def export_csv(export: ExportDep, caller: Reader) -> StreamingResponse:
     "/exports/events.xes",
     tags=["exports"],
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/xml": {}}, "description": "XES (IEEE 1849)"}},
+    responses=_streamed("application/xml", examples.EVENTS_XES, "XES (IEEE 1849)"),
 )
 async def export_xes(export: ExportDep, caller: Reader) -> StreamingResponse:
     """The handoff event log as XES (IEEE 1849-2016): a trace per case, streamed."""
@@ -277,7 +308,7 @@ async def export_xes(export: ExportDep, caller: Reader) -> StreamingResponse:
     "/exports/events.ocel.json",
     tags=["exports"],
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/json": {}}, "description": "OCEL 2.0 JSON"}},
+    responses=_streamed("application/json", examples.EVENTS_OCEL, "OCEL 2.0 JSON"),
 )
 async def export_ocel(export: ExportDep, caller: Reader) -> StreamingResponse:
     """The handoff event log as OCEL 2.0 JSON (objects: cases, handoffs, teams), streamed."""
