@@ -201,14 +201,17 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> None:
-    """Create every topic of the registry that does not exist yet (idempotent)."""
+    """Create every topic of the registry that does not exist yet (idempotent), with the
+    partitions, replication factor and configs of its spec (`kafka.topics.specs()`: the
+    replication factor and `min.insync.replicas` of the settings). An existing topic is left
+    as it is, even if its replication differs."""
     wanted = list(specs if specs is not None else kafka.topics.specs())
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(s.name, s.partitions, 1, topic_configs=s.configs)
+            NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs)
             for s in wanted
             if s.name not in existing
         ]
