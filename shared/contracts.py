@@ -78,6 +78,8 @@ class ClockName(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # already normalised (the common case on the hot paths)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
     try:
@@ -184,6 +186,12 @@ class Frozen(BaseModel):
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _interval_order(interval: tuple[time, time | None]) -> tuple[time, bool, time]:
+    """Sort key of a parsed interval: by start, then end, "24:00" (None) after any time."""
+    start, end = interval
+    return start, end is None, end or time.min
 
 
 def parse_interval(text: str) -> tuple[time, time | None]:
@@ -317,7 +325,7 @@ class CalendarV1(Frozen):
                 if day in seen:
                     raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
                 seen[day] = key
-            parsed = sorted(parse_interval(i) for i in intervals)
+            parsed = sorted((parse_interval(i) for i in intervals), key=_interval_order)
             for (_, end), (start, _) in itertools.pairwise(parsed):
                 if end is None or start < end:
                     raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
@@ -334,7 +342,9 @@ class CalendarV1(Frozen):
         out: dict[int, list[tuple[time, time | None]]] = {i: [] for i in range(7)}
         for key, intervals in self.hours.items():
             for day in _expand_weekdays(key):
-                out[WEEKDAYS.index(day)] = sorted(parse_interval(i) for i in intervals)
+                out[WEEKDAYS.index(day)] = sorted(
+                    (parse_interval(i) for i in intervals), key=_interval_order
+                )
         return out
 
 

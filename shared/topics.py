@@ -26,9 +26,12 @@ class Stream(StrEnum):
     """Compacted changelog of the sla service's own state; co-partitioned with ROUTED."""
     PROCESS_MAP = "routing.processmap.v1"
     """Compacted: the process map routing applies, one record per published version."""
+    METRICS_STATE = "metrics.state.v1"
+    """Compacted changelog of the metrics service's totals: one record per shard and pair,
+    written in the same transaction as the metrics consumer's offsets."""
 
 
-COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP}
+COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP, Stream.METRICS_STATE}
 SINGLE_PARTITION = {Stream.PROCESS_MAP}
 DLQ_SOURCES = (Stream.RAW, Stream.ROUTED, Stream.DECISIONS)
 

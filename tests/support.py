@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -101,6 +102,24 @@ class Cluster:
     def start_node(self, node: int) -> None:
         """Start one node again; returns once it serves clients."""
         self._run("start-node", str(node))
+
+
+@contextlib.contextmanager
+def bench_broker() -> Iterator[str]:
+    """The bootstrap address a benchmark runs against: BATON_BENCH_BOOTSTRAP if set (make bench
+    starts one broker for all of them), else a broker started here on port 19492 and removed
+    afterwards."""
+    bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
+    if bootstrap is not None:
+        yield bootstrap
+        return
+    broker = Broker(19492, "bench")
+    broker.clean()
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.clean()
 
 
 def fresh_settings(bootstrap: str, partitions: int = 2) -> KafkaSettings:

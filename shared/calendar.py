@@ -28,7 +28,9 @@ hours changes nothing.
 
 Tables are built lazily, one local year at a time (intervals + prefix sums of business time), so
 ``elapsed_us`` and ``add_us`` are a couple of bisects once a year is built. Years 1990..2199 are
-supported; instants outside them raise ValueError.
+supported; instants outside them, deadlines beyond them, and a calendar with no working time
+for two whole years raise CalendarError (a ValueError): the caller decides what an uncomputable
+clock means, this module never guesses.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
     "BusinessCalendar",
+    "CalendarError",
     "calendar_for",
     "from_us",
     "to_us",
@@ -60,6 +63,11 @@ _ONE_DAY = timedelta(days=1)
 # calendar); two whole empty years after the start can only be a misconfiguration, so stop there
 # instead of walking the table to 2199.
 _MAX_EMPTY_YEARS = 2
+
+
+class CalendarError(ValueError):
+    """Business time that cannot be computed on this calendar (outside the supported years,
+    or no working time at all for two years)."""
 
 
 def to_us(dt: datetime) -> int:
@@ -164,7 +172,7 @@ class BusinessCalendar:
     def add_us(self, start_us: int, duration_us: int) -> int:
         """The earliest instant t >= start with elapsed_us(start, t) == duration (the deadline)."""
         if duration_us < 0:
-            raise ValueError(f"duration must not be negative, got {duration_us} us")
+            raise CalendarError(f"duration must not be negative, got {duration_us} us")
         self._check(start_us)
         if duration_us == 0:
             return start_us
@@ -176,14 +184,14 @@ class BusinessCalendar:
         while target > y.total:
             target -= y.total
             if y.year == MAX_YEAR:
-                raise ValueError(
+                raise CalendarError(
                     f"deadline of calendar {self.spec.id!r} falls after {MAX_YEAR}: "
                     f"supported years are {MIN_YEAR}..{MAX_YEAR}"
                 )
             y = self._year(y.year + 1)
             empty_years = empty_years + 1 if y.total == 0 else 0
             if empty_years >= _MAX_EMPTY_YEARS:
-                raise ValueError(
+                raise CalendarError(
                     f"calendar {self.spec.id!r} has no working time in {y.year - 1}..{y.year}: "
                     "check its hours and holidays"
                 )
@@ -216,7 +224,7 @@ class BusinessCalendar:
 
     def _check(self, t_us: int) -> int:
         if not self._min_us <= t_us < self._max_us:
-            raise ValueError(
+            raise CalendarError(
                 f"instant {t_us} us is outside the supported years {MIN_YEAR}..{MAX_YEAR} "
                 f"of calendar {self.spec.id!r}"
             )
@@ -268,7 +276,9 @@ class BusinessCalendar:
 
     def _build(self, year: int) -> _Year:
         if not MIN_YEAR <= year <= MAX_YEAR:
-            raise ValueError(f"year {year} is outside the supported years {MIN_YEAR}..{MAX_YEAR}")
+            raise CalendarError(
+                f"year {year} is outside the supported years {MIN_YEAR}..{MAX_YEAR}"
+            )
         off = self._holidays(year)
         intervals: list[tuple[int, int]] = []
         day = date(year, 1, 1)
