@@ -1,7 +1,8 @@
 """The FastAPI app every service is built on: the same errors, health, metrics, keys and docs.
 
 `service_app` is the one place the common HTTP surface is assembled, so the four services
-answer alike: problem+json errors (documented as such in the OpenAPI), `/health/live` and
+answer alike: problem+json errors (documented as such in the OpenAPI), a request id on every
+request (`X-Request-ID`, taken or made, returned, on every log line), `/health/live` and
 `/health/ready`, `/metrics` (optionally behind a bearer token), API keys from
 `<SERVICE>_API_KEYS`, and `/docs` + `/redoc` served from the installed package (no CDN: the
 docs work on a machine without internet).
@@ -23,6 +24,7 @@ from shared.http import (
     PROBLEM_JSON,
     PROBLEM_RESPONSES,
     Render,
+    RequestContext,
     RequestMetrics,
     health_router,
     install_error_handlers,
@@ -98,5 +100,6 @@ def service_app(
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app.include_router(metrics_router(render or registry_renderer(registry), token))
     app.add_middleware(RequestMetrics, registry=registry)
+    app.add_middleware(RequestContext)  # added last: the outermost, its ids on every line
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -90,7 +90,17 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG adds a line per HTTP request, per event handled, per decision"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line (containers); text: key=value lines"
+    )
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans (also on when OTEL_TRACES_EXPORTER or "
+        "OTEL_EXPORTER_OTLP_ENDPOINT asks for an exporter; OTEL_SDK_DISABLED=true keeps it off)",
+    )
     kafka: KafkaSettings = KafkaSettings()
     api_keys: list[ApiKey] = Field(
         default_factory=list,

@@ -30,12 +30,14 @@ from shared.kafka import ProcessedCounter
 from shared.logs import configure_observability
 from shared.service import service_app
 from shared.topics import Stream
+from shared.tracing import configure_tracing
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the metrics app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level)  # also switches `_created` series off
+    configure_observability(settings.log_level, settings.log_format)  # `_created` series off too
+    configure_tracing("metrics", settings.tracing)
     clock = clock or SystemClock()
     registry = CollectorRegistry()  # the app's own, never the global one
     processed = ProcessedCounter(registry)
