@@ -2,9 +2,9 @@
 every line, and repeated lines rate-limited.
 
 Every line is one JSON object (`<SERVICE>_LOG_FORMAT=json`, the default; `text` writes
-`key=value` lines for people reading a terminal): `timestamp` (UTC), `level`, `logger`,
-`message`, and whichever of `request_id`, `handoff_id`, `case_id`, `event_id`, `trace_id`,
-`span_id` are known where the line was logged. The HTTP middleware binds the request id
+`key=value` lines for people reading a terminal): `timestamp` (UTC), `level`, `service`,
+`logger`, `message`, and whichever of `request_id`, `handoff_id`, `case_id`, `event_id`,
+`trace_id`, `span_id` are known where the line was logged. The HTTP middleware binds the request id
 (`shared.http.RequestContext`), the consumer loops bind the ids of the record in hand
 (`shared.tracing.consuming`), and the trace comes from the current span. Modules keep logging
 through the standard library (`logging.getLogger(__name__)`, ids of their own in `extra=`);
@@ -78,11 +78,11 @@ def _add_trace(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
     return event
 
 
-_FIRST = ("timestamp", "level", "logger", "message", "event")
+_FIRST = ("timestamp", "level", "service", "logger", "message", "event")
 
 
 def _ordered(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """timestamp, level, logger and message first, then the ids and the rest; uvicorn's
+    """timestamp, level, service, logger and message first, then the ids and the rest; uvicorn's
     ANSI-coloured copy of its message dropped."""
     event.pop("color_message", None)
     head = {k: event.pop(k) for k in _FIRST if k in event}
@@ -105,9 +105,18 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def formatter(fmt: LogFormat) -> logging.Formatter:
-    """The formatter of Baton's lines: JSON objects or `key=value` text, ids and trace added."""
+def formatter(fmt: LogFormat, service: str | None = None) -> logging.Formatter:
+    """The formatter of Baton's lines: JSON objects or `key=value` text, the service's name,
+    ids and trace added."""
+
+    def _add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        """The service's name (the process runs one)."""
+        if service is not None:
+            event["service"] = service
+        return event
+
     chain: list[Any] = [
+        _add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
@@ -131,7 +140,7 @@ def formatter(fmt: LogFormat) -> logging.Formatter:
     )
 
 
-def configure_observability(level: str, fmt: LogFormat = "json") -> None:
+def configure_observability(service: str, level: str, fmt: LogFormat = "json") -> None:
     """Process-wide logging (format, level, ids, repeated lines rate-limited, uvicorn's lines
     in the same format) and the `_created` series off. Safe to call again (tests build many
     apps in one process): the handler is installed once and re-formatted. Like
@@ -142,7 +151,7 @@ def configure_observability(level: str, fmt: LogFormat = "json") -> None:
         handler = _Handler()
         root.addHandler(handler)
     if handler is not None:
-        handler.setFormatter(formatter(fmt))
+        handler.setFormatter(formatter(fmt, service))
         root.setLevel(level)
     for existing in root.handlers:
         if not any(isinstance(f, RepeatedLogs) for f in existing.filters):

@@ -36,7 +36,8 @@ from shared.tracing import configure_tracing
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the metrics app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level, settings.log_format)  # `_created` series off too
+    # Also switches the `_created` series off.
+    configure_observability("metrics", settings.log_level, settings.log_format)
     configure_tracing("metrics", settings.tracing)
     clock = clock or SystemClock()
     registry = CollectorRegistry()  # the app's own, never the global one

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     Raises InvalidProcessMap (its message lists every error) when the map file is invalid.
     """
     settings = settings or Settings()
-    configure_observability(settings.log_level, settings.log_format)
+    configure_observability("routing", settings.log_level, settings.log_format)
     configure_tracing("routing", settings.tracing)
     clock = clock or SystemClock()
     path, limit = settings.process_map, settings.max_map_bytes

@@ -33,7 +33,7 @@ GC_YOUNG = 50_000
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the sla app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level, settings.log_format)
+    configure_observability("sla", settings.log_level, settings.log_format)
     configure_tracing("sla", settings.tracing)
     clock = clock or SystemClock()
     registry = CollectorRegistry()

@@ -37,7 +37,7 @@ class Lines(logging.Handler):
     def __init__(self, fmt: str = "json") -> None:
         super().__init__()
         self.stream = io.StringIO()
-        self.setFormatter(formatter(fmt))  # type: ignore[arg-type]
+        self.setFormatter(formatter(fmt, "sla"))  # type: ignore[arg-type]
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream.write(self.format(record) + "\n")
@@ -67,6 +67,7 @@ def test_a_line_is_one_json_object_with_the_ids_bound_where_it_was_logged(lines:
     log.info("after")
     inside, after = lines.json()
     assert inside["message"] == "dead-lettering x" and inside["level"] == "warning"
+    assert inside["service"] == "sla"
     assert inside["logger"] == "baton.test" and str(inside["timestamp"]).endswith("Z")
     assert (inside["request_id"], inside["handoff_id"], inside["event_id"]) == ("r-1", "h-1", "e-1")
     assert "case_id" not in inside  # an id that is not known is left out, never null
