@@ -134,6 +134,7 @@ async def test_a_handoff_is_followed_by_its_request_id_and_trace_from_http_to_it
             "/v1/handoffs",
             json={
                 "handoff_id": handoff_id,
+                "event_id": f"{handoff_id}-s",
                 "case_id": "INC-44",
                 "kind": "heartbeat",
                 "from": "service-desk",
