@@ -91,6 +91,17 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 """An aware timestamp, normalised to UTC. Naive timestamps are rejected: ambiguous."""
 
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("give an ISO 8601 timestamp with a UTC offset, e.g. 2026-11-21T00:00Z")
+    return value
+
+
+QueryInstant = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
+"""A timestamp in a query string: ISO 8601 text with an offset, normalised to UTC (a bare
+number, which pydantic would read as Unix seconds, is refused like the schema says)."""
+
 EARLIEST_EVENT = datetime(1990, 1, 2, tzinfo=UTC)
 LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 """The instants a lifecycle event (occurred_at, due_at) may name. Business calendars are

@@ -503,11 +503,20 @@ def failure_headers(
     """What a dead letter carries besides the original bytes and headers."""
     return [
         *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.")],
+        *dead_letter_headers(record.topic, record.partition, record.offset, group, code, reason),
+    ]
+
+
+def dead_letter_headers(
+    topic: str, partition: int, offset: int, group: str, code: str, reason: str
+) -> list[tuple[str, bytes]]:
+    """The `dlq.*` headers of a dead letter: why, and where the event was read from."""
+    return [
         ("dlq.code", code.encode()),
         ("dlq.reason", reason[:1000].encode()),
-        ("dlq.topic", record.topic.encode()),
-        ("dlq.partition", str(record.partition).encode()),
-        ("dlq.offset", str(record.offset).encode()),
+        ("dlq.topic", topic.encode()),
+        ("dlq.partition", str(partition).encode()),
+        ("dlq.offset", str(offset).encode()),
         ("dlq.consumer_group", group.encode()),
         ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
     ]

@@ -22,7 +22,7 @@ from shared.calendar import from_us, to_us
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.exactly_once import ExactlyOnceConsumer, Output, Record, Transaction
-from shared.kafka import DecodeError, decode, failure_headers
+from shared.kafka import DecodeError, dead_letter_headers, decode, failure_headers
 from shared.settings import KafkaSettings
 from shared.topics import Stream
 from shared.tracing import carried_on, carries, consuming
@@ -96,7 +96,9 @@ class SlaPartition:
                     case_id=event.correlation_id,
                     event_id=event.event_id,
                 )
-        written = self.clocks.apply(events, to_us(now))
+        written = self.clocks.apply(
+            events, to_us(now), [(r.offset, r.value or b"") for r in sources]
+        )
         for index, code, reason in written.rejected:
             event = events[index]
             outputs.append(self._dead_letter(sources[index], code, reason, event))
@@ -136,6 +138,8 @@ class SlaPartition:
         carried: dict[str, list[tuple[str, bytes]]] | None = None,
     ) -> Transaction:
         p = self.partition
+        for handoff_id, waiting in written.abandoned:
+            outputs.extend(self._abandoned(handoff_id, waiting))
         for std_key, standard in written.standards:
             key, value = changelog.standard_record(standard, std_key)
             outputs.append(Output(self._changelog, key, value, partition=p))
@@ -164,6 +168,34 @@ class SlaPartition:
             self._telemetry.committed(p, at, types, missed, processed)
 
         return Transaction(outputs, committed)
+
+    def _abandoned(self, handoff_id: str, waiting: list[tuple[int, bytes]]) -> list[Output]:
+        """The events of an orphan given up on, dead-lettered as they came."""
+        retention = self.clocks.book.orphan_retention_us // 1_000_000
+        reason = (
+            f"no submitted or expected event arrived for handoff {handoff_id!r} within "
+            f"{retention}s (SLA_ORPHAN_RETENTION_S) of its first event: post the handoff's "
+            "opening event, then replay this one"
+        )
+        log.warning(
+            "dead-lettering %d event(s) of orphan %r",
+            len(waiting),
+            handoff_id,
+            extra={"handoff_id": handoff_id},
+        )
+        self._telemetry.orphans.inc(len(waiting))
+        return [
+            Output(
+                self._dlq,
+                handoff_id.encode(),
+                value,
+                dead_letter_headers(
+                    self._routed, self.partition, offset, self._group, "unknown-handoff", reason
+                ),
+                partition=0,
+            )
+            for offset, value in waiting
+        ]
 
     def _dead_letter(
         self, record: Record, code: str, reason: str, event: Envelope | None = None

@@ -120,6 +120,9 @@ class Written:
     is theirs; a breach found in history was not late to be detected)."""
     uncomputable: list[tuple[str, str]] = field(default_factory=list)
     """(handoff id, why) of wake-ups whose clocks could not be computed: logged, counted."""
+    abandoned: list[tuple[str, list[tuple[int, bytes]]]] = field(default_factory=list)
+    """(handoff id, its events as they came) of orphans given up on: no opening event came
+    within the orphan retention. To dead-letter as `unknown-handoff`."""
 
 
 class _Batch:
@@ -151,8 +154,15 @@ class PartitionClocks:
         self.book.rearm_all()
         self._last_input = now
 
-    def apply(self, events: Sequence[Envelope], now: int) -> Written:
-        """Record routed events (in partition order) and decide what they change.
+    def apply(
+        self,
+        events: Sequence[Envelope],
+        now: int,
+        raw: Sequence[tuple[int, bytes]] | None = None,
+    ) -> Written:
+        """Record routed events (in partition order) and decide what they change. `raw` is
+        each event's (offset, record value): an event for a handoff whose opening event has
+        not come keeps them, to be dead-lettered as it came if that never happens.
 
         Each event first moves the partition's stream time to its own time, and whatever that
         makes due in history is decided before the event itself, in event-time order: what
@@ -193,6 +203,12 @@ class PartitionClocks:
                 out.results.append((envelope.event_type, "duplicate"))
                 continue
             out.results.append((envelope.event_type, "ok"))
+            handoff = step.handoff
+            if step.evaluation is None and handoff.head is None:
+                if raw is not None:
+                    handoff.waiting = [*(handoff.waiting or ()), raw[index]]
+            elif handoff.waiting is not None:
+                handoff.waiting = None  # its opening came: the events it kept are applied
             batch.add(step, envelope.event_id)
         if events:
             self._last_input = now
@@ -248,6 +264,8 @@ class PartitionClocks:
                 if decision.kind is DecisionKind.MISSED and (seen is None or decision.at >= seen):
                     out.missed.append(decision.at)
         for handoff_id, step in batch.steps.items():
+            if step.forgotten and step.handoff.head is None:
+                out.abandoned.append((handoff_id, step.handoff.waiting or []))
             out.status.append((handoff_id.encode(), status_row(step, book)))
             out.changed.append((handoff_id, None if step.forgotten else step.handoff))
 

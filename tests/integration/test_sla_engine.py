@@ -281,3 +281,45 @@ async def test_any_instance_answers_for_a_handoff_another_instance_owns(
             for app in (first, second)
         ]
         assert held[0] and held[1] and not held[0] & held[1]  # each owns only some of them
+
+
+async def test_events_of_a_handoff_that_never_opened_are_dead_lettered_as_unknown_handoff(
+    kafka: KafkaSettings,
+) -> None:
+    """Kept through a restart while the opening may still come, then given up on: the events
+    go to the dead-letter topic as they came, with the reason, none silently forgotten."""
+    clock = FakeClock(T0)
+    settings = Settings(kafka=kafka, api_keys=ADMIN_KEYS, orphan_retention_s=3600)
+    orphan = [event("accepted", "h-never", T0), event("completed", "h-never", minutes(T0, 5))]
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        await wait_for(lambda: app.state.consumer.ready, what="sla ready")
+        await publish(kafka, *orphan, event("accepted", "h-late", T0))
+        await wait_for(
+            lambda: any("h-late" in b.handoffs for b in app.state.consumer.books().values()),
+            what="orphans held",
+        )
+    clock.set(minutes(T0, 30))
+    app = create_app(settings, clock=clock)  # restored from the changelog
+    async with app.router.lifespan_context(app):
+        await wait_for(lambda: app.state.consumer.ready, what="sla ready after restore")
+        await publish(kafka, event("submitted", "h-late", minutes(T0, -5)))  # it came in time
+        await read_until(
+            kafka,
+            kafka.topics.name(Stream.DECISIONS),
+            lambda es: "sla.met" in types(es, "h-late"),
+        )
+        clock.set(minutes(T0, 61))
+        dlq = kafka.topics.dlq(Stream.ROUTED)
+
+        async def dead_lettered() -> list | None:  # type: ignore[type-arg]
+            records = [r for r in await read_all(kafka, dlq) if r.key == b"h-never"]
+            return records if len(records) == 2 else None
+
+        records = await wait_for(dead_lettered, what="the orphan's events dead-lettered")
+    assert [Envelope.from_bytes(r.value).event_id for r in records] == [e.event_id for e in orphan]
+    headers = dict(records[0].headers)
+    assert headers["dlq.code"] == b"unknown-handoff"
+    assert b"no submitted or expected event arrived" in headers["dlq.reason"]
+    assert b"h-never" in headers["dlq.reason"]
+    assert not [r for r in await read_all(kafka, dlq) if r.key == b"h-late"]

@@ -3,11 +3,13 @@ round-trips a handoff."""
 
 from __future__ import annotations
 
+from builders import T0, event
+from shared.calendar import to_us
 from shared.contracts import ClockName
 from shared.events import Envelope, HandoffStatusV1, SlaDecisionV1, SlaOpenedV1
 from sla.adapters import changelog
 from sla.domain.book import Book, Step
-from sla.handlers import decision_event, status_row
+from sla.handlers import PartitionClocks, decision_event, status_row
 from sla_harness import US, Ev, Run
 
 
@@ -107,7 +109,7 @@ def test_the_stream_time_survives_a_restore() -> None:
     assert book.stream_time == 1_772_442_000_000_000
 
 
-def test_a_record_of_the_previous_format_is_still_read() -> None:
+def test_records_of_the_previous_formats_are_still_read() -> None:
     run = eventful_run()
     handoff = run.book.handoffs["h-1"]
     current = changelog.encode(handoff)
@@ -116,3 +118,17 @@ def test_a_record_of_the_previous_format_is_still_read() -> None:
     restored = changelog.decode("h-1", v1 + current[changelog._HEADER.size :], Book(US, US))
     assert restored.facts == handoff.facts and restored.wake == handoff.wake
     assert restored.seen is None  # decided by the wall clock, as before
+    v2 = changelog._HEADER_V2.pack(2, *header[1:7])
+    restored = changelog.decode("h-1", v2 + current[changelog._HEADER.size :], Book(US, US))
+    assert restored.facts == handoff.facts and restored.seen == handoff.seen
+    assert restored.waiting is None
+
+
+def test_the_events_an_orphan_keeps_survive_a_restore() -> None:
+    part = PartitionClocks(US, 3600 * US, US)
+    orphan = [event("accepted", "h-o", T0), event("rated", "h-o", T0)]
+    part.apply(orphan, to_us(T0), [(3, orphan[0].to_bytes()), (9, orphan[1].to_bytes())])
+    original = part.book.handoffs["h-o"]
+    restored = changelog.decode("h-o", changelog.encode(original), Book(US, US))
+    assert restored.waiting == [(3, orphan[0].to_bytes()), (9, orphan[1].to_bytes())]
+    assert restored.facts == original.facts and restored.wake == original.wake

@@ -127,3 +127,45 @@ def test_the_same_events_split_over_two_batches_net_to_the_same_outcomes() -> No
     kinds = types(first.decisions, "h-x") + types(second.decisions, "h-x")
     assert kinds.count("sla.missed") == kinds.count("sla.retracted") == 1
     assert kinds.count("sla.met") == 1
+
+
+def raw_of(events: list[Envelope], first_offset: int = 0) -> list[tuple[int, bytes]]:
+    return [(first_offset + i, e.to_bytes()) for i, e in enumerate(events)]
+
+
+def test_events_of_a_handoff_that_never_opens_are_given_up_as_they_came_after_the_retention() -> (
+    None
+):
+    part = clocks()
+    now = to_us(T0)
+    orphan = [event("accepted", "h-o", T0), event("completed", "h-o", T0 + timedelta(hours=1))]
+    written = part.apply(orphan, now, raw_of(orphan, first_offset=40))
+    assert written.rejected == [] and written.abandoned == []  # its opening may still come
+    assert part.tick(now + DAY - US) is None
+    given_up = part.tick(now + DAY)
+    assert given_up is not None
+    assert given_up.abandoned == [("h-o", raw_of(orphan, first_offset=40))]
+    assert "h-o" not in part.book.handoffs
+
+
+def test_an_opening_that_comes_late_applies_the_waiting_events_and_abandons_nothing() -> None:
+    part = clocks()
+    now = to_us(T0)
+    accepted = [event("accepted", "h-l", T0 + timedelta(minutes=5))]
+    part.apply(accepted, now, raw_of(accepted))
+    assert part.book.handoffs["h-l"].waiting == raw_of(accepted)
+    submitted = [event("submitted", "h-l", T0)]
+    written = part.apply(submitted, now + US, raw_of(submitted, first_offset=1))
+    assert types(written.decisions, "h-l")[:2] == ["sla.opened", "sla.met"]
+    assert part.book.handoffs["h-l"].waiting is None
+    for later in range(1, 40):
+        due = part.tick(now + later * HOUR)
+        assert due is None or due.abandoned == []
+
+
+def test_a_duplicate_orphan_event_is_kept_once() -> None:
+    part = clocks()
+    accepted = [event("accepted", "h-d", T0)]
+    part.apply(accepted, to_us(T0), raw_of(accepted))
+    part.apply(accepted, to_us(T0), raw_of(accepted, first_offset=7))
+    assert part.book.handoffs["h-d"].waiting == raw_of(accepted)

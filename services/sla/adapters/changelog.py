@@ -54,16 +54,39 @@ def decode_standard(key: bytes, value: bytes) -> tuple[str, ServiceStandardV1]:
 
 
 # Handoff record: header (format, wall wake, stream wake, learned at, closed seen at, head
-# length, marks length), the head as one string "kind|from|to|standard|case|priority|due"
-# (\x1f-separated), the marks as JSON when any, then the packed facts as they are. Restore
-# speed is bounded by decoding: no JSON, no base64 and no per-field objects on the common path
-# -- a handoff with no marks decodes with two slices. Format 1 (wall wake only) is still read.
+# length, marks length, waiting length), the head as one string
+# "kind|from|to|standard|case|priority|due" (\x1f-separated), the marks as JSON when any, the
+# events an orphan keeps (offset, length, record value; only while no opening event came),
+# then the packed facts as they are. Restore speed is bounded by decoding: no JSON, no base64
+# and no per-field objects on the common path -- a handoff with no marks decodes with two
+# slices. Formats 1 (wall wake only) and 2 (no waiting events) are still read.
 _HEADER_V1 = struct.Struct("<BqHI")
-_HEADER = struct.Struct("<BqqqqHI")
+_HEADER_V2 = struct.Struct("<BqqqqHI")
+_HEADER = struct.Struct("<BqqqqHII")
+_WAITING = struct.Struct("<qI")
 _TIME = struct.Struct("<q")
-_FORMAT = 2
+_FORMAT = 3
 _SEP = "\x1f"
 _NONE = -1
+
+
+def _encode_waiting(waiting: list[tuple[int, bytes]] | None) -> bytes:
+    if not waiting:
+        return b""
+    return b"".join(_WAITING.pack(offset, len(value)) + value for offset, value in waiting)
+
+
+def _decode_waiting(blob: bytes) -> list[tuple[int, bytes]] | None:
+    if not blob:
+        return None
+    out: list[tuple[int, bytes]] = []
+    offset = 0
+    while offset < len(blob):
+        at, length = _WAITING.unpack_from(blob, offset)
+        offset += _WAITING.size
+        out.append((at, blob[offset : offset + length]))
+        offset += length
+    return out
 
 
 def encode(handoff: Handoff) -> bytes:
@@ -101,6 +124,7 @@ def encode(handoff: Handoff) -> bytes:
             ],
             separators=(",", ":"),
         ).encode()
+    waiting = _encode_waiting(handoff.waiting)
     header = _HEADER.pack(
         _FORMAT,
         _NONE if handoff.wake is None else handoff.wake,
@@ -109,8 +133,9 @@ def encode(handoff: Handoff) -> bytes:
         _NONE if handoff.closed_seen is None else handoff.closed_seen,
         len(head_bytes),
         len(marks),
+        len(waiting),
     )
-    return b"".join((header, head_bytes, marks, handoff.packed))
+    return b"".join((header, head_bytes, marks, waiting, handoff.packed))
 
 
 def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
@@ -118,9 +143,15 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
     of a partition share one Head per route."""
     version = value[0]
     stream_wake = seen = closed_seen = _NONE
+    waiting_len = 0
     if version == _FORMAT:
-        _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER.unpack_from(value)
+        _, wake, stream_wake, seen, closed_seen, head_len, marks_len, waiting_len = (
+            _HEADER.unpack_from(value)
+        )
         offset = _HEADER.size
+    elif version == 2:
+        _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER_V2.unpack_from(value)
+        offset = _HEADER_V2.size
     elif version == 1:
         _, wake, head_len, marks_len = _HEADER_V1.unpack_from(value)
         offset = _HEADER_V1.size
@@ -150,18 +181,21 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
                 value[offset : offset + marks_len]
             )
         }
+    offset += marks_len
+    waiting = _decode_waiting(value[offset : offset + waiting_len])
     return Handoff.restored(
         handoff_id,
         head=head,
         case_id=case_id,
         priority=priority,
         due=due,
-        packed=value[offset + marks_len :],
+        packed=value[offset + waiting_len :],
         marks=marks,
         wake=None if wake == _NONE else wake,
         stream_wake=None if stream_wake == _NONE else stream_wake,
         seen=None if seen == _NONE else book.time(seen),
         closed_seen=None if closed_seen == _NONE else book.time(closed_seen),
+        waiting=waiting,
     )
 
 

@@ -61,6 +61,12 @@ class SlaTelemetry:
             "on its calendar (a deadline beyond the supported years, no working time).",
             registry=registry,
         )
+        self.orphans = Counter(
+            "handoff_sla_orphan_events_dead_lettered",
+            "Events dead-lettered as unknown-handoff: no opening event (submitted or expected) "
+            "of their handoff came within the orphan retention.",
+            registry=registry,
+        )
         self.restore_seconds = Histogram(
             "handoff_sla_restore_seconds",
             "Time to rebuild one partition's state from its changelog (or catch it up).",

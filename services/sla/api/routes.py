@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from shared.auth import Reader
 from shared.calendar import to_us
-from shared.contracts import Priority
+from shared.contracts import Priority, QueryInstant
 from shared.events import Outcome
 from shared.http import FieldError, NotFound, ProblemError
 from sla.api.schemas import (
@@ -85,8 +84,8 @@ async def list_closed(
     to_process: Annotated[str | None, Query(alias="to")] = None,
     kind: str | None = None,
     priority: Priority | None = None,
-    since: Annotated[datetime | None, Query(description="closed at or after")] = None,
-    until: Annotated[datetime | None, Query(description="closed before")] = None,
+    since: Annotated[QueryInstant | None, Query(description="closed at or after")] = None,
+    until: Annotated[QueryInstant | None, Query(description="closed before")] = None,
     outcome: Annotated[
         Outcome | None, Query(description="missed: some clock missed its target; met: none")
     ] = None,
@@ -95,20 +94,11 @@ async def list_closed(
 ) -> ClosedList:
     """Completed and cancelled handoffs (while sla keeps them), latest first, a page at a time:
     by pair, period and outcome."""
-    bounds = {}
-    for name, value in (("since", since), ("until", until)):
-        if value is not None:
-            if value.tzinfo is None:
-                raise InvalidQuery(
-                    "invalid period",
-                    [FieldError(field=name, reason="give a UTC offset, e.g. 2026-11-21T00:00Z")],
-                )
-            bounds[name] = to_us(value)
     try:
         items, after = _queries(request).closed(
             Filters(from_process, to_process, kind, priority),
-            since=bounds.get("since"),
-            until=bounds.get("until"),
+            since=None if since is None else to_us(since),
+            until=None if until is None else to_us(until),
             outcome=outcome,
             cursor=cursor,
             limit=limit,

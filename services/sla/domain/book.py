@@ -80,7 +80,7 @@ class Book:
         self._heap: list[tuple[int, str]] = []
         self._stream_heap: list[tuple[int, str]] = []
         self._retention = retention_us
-        self._orphan_retention = orphan_retention_us
+        self.orphan_retention_us = orphan_retention_us
         self._times: dict[int, int] = {}
         self._unpacked: dict[str, tuple[bytes, list[Fact]]] = {}
         self.uncomputable: list[tuple[str, str]] = []
@@ -201,7 +201,7 @@ class Book:
         if evaluation is None:
             # Events before their handoff's opening event: keep them for a while.
             if handoff.wake is None:
-                self._arm(handoff, now + self._orphan_retention)
+                self._arm(handoff, now + self.orphan_retention_us)
             return Step(handoff, None, [])
         decisions = handoff.reconcile(evaluation)
         wall, stream = handoff.next_wake(evaluation)

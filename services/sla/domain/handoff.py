@@ -121,6 +121,7 @@ class Handoff:
         "priority",
         "seen",
         "stream_wake",
+        "waiting",
         "wake",
     )
 
@@ -140,6 +141,9 @@ class Handoff:
         """When sla learned of the handoff (wall clock): deadlines before it were history."""
         self.closed_seen: int | None = None
         """When sla learned the handoff was closed (wall clock): retention counts from it."""
+        self.waiting: list[tuple[int, bytes]] | None = None
+        """(offset, record value) of the events kept while no opening event has come (an
+        orphan): dead-lettered as they came if none comes, dropped once one does."""
 
     @classmethod
     def restored(
@@ -156,6 +160,7 @@ class Handoff:
         stream_wake: int | None,
         seen: int | None,
         closed_seen: int | None,
+        waiting: list[tuple[int, bytes]] | None = None,
     ) -> Handoff:
         """A handoff read back from the changelog, every field set once (restore speed)."""
         handoff = cls.__new__(cls)
@@ -170,6 +175,7 @@ class Handoff:
         handoff.stream_wake = stream_wake
         handoff.seen = seen
         handoff.closed_seen = closed_seen
+        handoff.waiting = waiting
         return handoff
 
     @property
