@@ -11,12 +11,15 @@ UV := .cache/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs reload-map test test-unit \
+	cluster cluster-stop \
 	lint typecheck bench demo clean image image-lint k8s deploy-check ops ops-check
 
 help:
 	@echo "make run      start Kafka, the four services, Prometheus and Alertmanager (installs what is missing)"
 	@echo "make stop     stop everything 'make run' started"
 	@echo "make status   what is running"
+	@echo "make cluster  a three-broker Kafka cluster on 127.0.0.1:9111,9113,9115 with Baton's topics (3 replicas, min ISR 2)"
+	@echo "make cluster-stop  stop it (deploy/kafka/cluster.sh clean deletes its data)"
 	@echo "make reload-map  check deploy/process-map.yaml and put it in force (no restart)"
 	@echo "make test     the whole test suite against a real Kafka broker"
 	@echo "make bench    benchmarks (print their figures)"
@@ -69,6 +72,17 @@ logs:
 
 reload-map:
 	@deploy/run.sh reload-map
+
+CLUSTER := deploy/kafka/cluster.sh
+
+cluster: install  ## three KRaft nodes (broker + controller each) and Baton's topics replicated 3 times
+	@$(CLUSTER) start >/dev/null
+	@BATON_KAFKA__BOOTSTRAP_SERVERS="$$($(CLUSTER) bootstrap)" BATON_KAFKA__REPLICATION_FACTOR=3 \
+		BATON_KAFKA__MIN_INSYNC_REPLICAS=2 $(BIN)/python -m shared.admin topics
+	@echo "cluster running: bootstrap.servers=$$($(CLUSTER) bootstrap)  (stop: make cluster-stop)"
+
+cluster-stop:
+	@$(CLUSTER) stop
 
 test: install
 	$(BIN)/pytest

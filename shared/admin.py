@@ -1,7 +1,8 @@
 """`python -m shared.admin topics`: create every topic of the registry (idempotent).
 
 Reads the Kafka settings from the environment with the prefix BATON_ (e.g.
-BATON_KAFKA__BOOTSTRAP_SERVERS, BATON_KAFKA__TOPIC_PREFIX, BATON_KAFKA__PARTITIONS, and the
+BATON_KAFKA__BOOTSTRAP_SERVERS, BATON_KAFKA__TOPIC_PREFIX, BATON_KAFKA__PARTITIONS,
+BATON_KAFKA__REPLICATION_FACTOR and BATON_KAFKA__MIN_INSYNC_REPLICAS on a cluster, and the
 security settings BATON_KAFKA__SECURITY_PROTOCOL, BATON_KAFKA__SASL_MECHANISM, ...).
 Exit status 0 when every topic exists, 1 when Kafka could not be reached or refused us (the
 reason is logged just before), 2 for a usage or settings error.
@@ -51,7 +52,9 @@ def main(argv: list[str]) -> int:
         return 1
     for spec in settings.kafka.topics.specs():
         compacted = spec.configs.get("cleanup.policy") == "compact"
-        print(f"  {spec.name} ({spec.partitions} partitions{', compacted' if compacted else ''})")
+        replicas = f", {spec.replication_factor} replicas" if spec.replication_factor > 1 else ""
+        kind = ", compacted" if compacted else ""
+        print(f"  {spec.name} ({spec.partitions} partitions{replicas}{kind})")
     return 0
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -26,9 +29,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logs import bound
 from shared.openapi import model_examples
 from shared.problem import FieldError as FieldError  # re-exported: one error shape
 from shared.problem import Problem as Problem
+from shared.tracing import continued
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +198,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal error", "an unexpected error was logged")
+        # Called outside the middlewares, so the request id is bound (and returned) again here.
+        request_id = request.scope.get("state", {}).get("request_id")
+        with bound(request_id=request_id):
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+        headers = {"X-Request-ID": request_id} if request_id else None
+        return problem_response(
+            500, "Internal error", "an unexpected error was logged", headers=headers
+        )
 
 
 class Liveness(BaseModel):
@@ -367,3 +378,64 @@ class RequestMetrics:
                 )
             children[0].inc()
             children[1].observe(time.perf_counter() - started)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,200}")
+
+
+class RequestContext:
+    """ASGI middleware: every request gets an id -- the caller's `X-Request-ID` when it is
+    usable (1-200 of `A-Z a-z 0-9 . _ : / + = @ -`), else a new one -- returned in the
+    `X-Request-ID` response header and bound to every log line, and every Kafka record, the
+    request causes; the caller's W3C `traceparent` is continued (a server span when tracing
+    is on, shared.tracing). A line per request at DEBUG."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Bind the request's id and trace around the request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        carrier: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+            elif name in (b"traceparent", b"tracestate"):
+                carrier[name.decode()] = value.decode("latin-1")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        started = time.perf_counter()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        method = scope.get("method", "")
+        with bound(request_id=request_id), continued(carrier, method, SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                template = getattr(scope.get("route"), "path", None) or "unmatched"
+                if span is not None:
+                    span.update_name(f"{method} {template}")
+                    span.set_attribute("http.request.method", method)
+                    span.set_attribute("http.route", template)
+                    span.set_attribute("http.response.status_code", status)
+                if log.isEnabledFor(logging.DEBUG):
+                    took = (time.perf_counter() - started) * 1000
+                    log.debug(
+                        "%s %s %d in %.1f ms",
+                        method,
+                        template,
+                        status,
+                        took,
+                        extra={"http_route": template, "http_status": status},
+                    )

@@ -11,6 +11,8 @@ Delivery semantics:
   changes plus a summary while the outage lasts -- never a line per retry.
 - `ConsumerLoop`: at-least-once. decode -> de-duplicate by event_id -> handle -> publish the
   handler's output and wait for its acks -> commit `{tp: offset + 1}` for that partition.
+  Each record is handled with its ids (handoff, case, event, request) on every log line and
+  inside its trace; what it causes carries its `traceparent` and `x-request-id` headers on.
   Never auto-commit; a poison record is committed only after its dead-letter copy (original
   bytes + failure headers) is acknowledged; a cancelled batch is never committed.
 - `PositionedLog`: no group, no Kafka commits; reads from positions its caller stores with
@@ -25,7 +27,7 @@ import logging
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +53,7 @@ from shared.partitioner import partition_for
 from shared.retry import retrying
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
+from shared.tracing import consuming, kafka_headers
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +206,17 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> None:
-    """Create every topic of the registry that does not exist yet (idempotent)."""
+    """Create every topic of the registry that does not exist yet (idempotent), with the
+    partitions, replication factor and configs of its spec (`kafka.topics.specs()`: the
+    replication factor and `min.insync.replicas` of the settings). An existing topic is left
+    as it is, even if its replication differs."""
     wanted = list(specs if specs is not None else kafka.topics.specs())
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(s.name, s.partitions, 1, topic_configs=s.configs)
+            NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs)
             for s in wanted
             if s.name not in existing
         ]
@@ -263,11 +269,14 @@ Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
 
 @dataclass(frozen=True)
 class Outbound:
-    """A message a handler wants published: the envelope goes to `topic`, keyed by its key."""
+    """A message a handler wants published: the envelope goes to `topic`, keyed by its key;
+    `headers` beyond the envelope's own (the ConsumerLoop adds the trace and request id of
+    the record that caused it)."""
 
     topic: str
     envelope: Envelope
     partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Publisher:
@@ -375,7 +384,7 @@ class Publisher:
                     m.topic,
                     m.envelope.to_bytes(),
                     m.envelope.key.encode(),
-                    headers_of(m.envelope),
+                    [*headers_of(m.envelope), *m.headers] if m.headers else headers_of(m.envelope),
                     m.partition,
                 )
                 for m in messages
@@ -689,11 +698,26 @@ class ConsumerLoop:
     async def _process_record(
         self, record: ConsumerRecord[bytes, bytes]
     ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
+        headers = record.headers or ()
         try:
             envelope = decode(record)
         except DecodeError as exc:
-            await self._dead_letter(record, "invalid", str(exc))
+            key = (record.key or b"").decode(errors="replace")
+            with consuming(headers, record.topic, handoff_id=key):
+                await self._dead_letter(record, "invalid", str(exc))
             return None
+        with consuming(
+            headers,
+            record.topic,
+            handoff_id=envelope.key,
+            case_id=envelope.correlation_id,
+            event_id=envelope.event_id,
+        ):
+            return await self._handle_record(record, envelope)
+
+    async def _handle_record(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope
+    ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
         event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
         if envelope.event_id in self._seen:
             if self._seen.reused(envelope.event_id, envelope.digest):
@@ -711,6 +735,13 @@ class ConsumerLoop:
                 out = await self._handler(envelope, (record.topic, record.partition))
                 # Seen from now on, so a duplicate later in the same batch is caught too.
                 self._seen.add(envelope.event_id, envelope.digest)
+                if out:
+                    # What this record causes carries its trace and request id on.
+                    carried = tuple(kafka_headers())
+                    if carried:
+                        out = [replace(o, headers=o.headers + carried) for o in out]
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s handled: %d records to write", envelope.event_type, len(out))
                 return out, (envelope.event_id, event_type)
             except Rejected as exc:
                 await self._dead_letter(record, exc.code, exc.reason, event_type)

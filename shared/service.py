@@ -2,7 +2,8 @@
 
 `service_app` is the one place the common HTTP surface is assembled, so the four services
 answer alike: problem+json errors (documented as such in the OpenAPI, operation by operation,
-with examples), `/health/live` and
+with examples), a request id on every request (`X-Request-ID`, taken or made, returned, on
+every log line), `/health/live` and
 `/health/ready`, `/metrics` (optionally behind a bearer token), API keys from
 `<SERVICE>_API_KEYS`, and `/docs` + `/redoc` served from the installed package (no CDN: the
 docs work on a machine without internet).
@@ -25,6 +26,7 @@ from shared.http import (
     PROBLEM_JSON,
     PROBLEM_RESPONSES,
     Render,
+    RequestContext,
     RequestMetrics,
     health_router,
     install_error_handlers,
@@ -177,5 +179,6 @@ def service_app(
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app.include_router(metrics_router(render or registry_renderer(registry), token))
     app.add_middleware(RequestMetrics, registry=registry)
+    app.add_middleware(RequestContext)  # added last: the outermost, its ids on every line
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,16 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field("", description="namespace for every topic of this deployment")
     partitions: int = Field(6, ge=1, le=1000, description="partitions of the handoff topics")
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="replicas of every topic Baton creates (3 on a cluster)"
+    )
+    min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="replicas that must acknowledge a write (acks=all) for it to succeed; "
+        "2 with a replication factor of 3 keeps writing while one broker is down",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -57,6 +67,11 @@ class KafkaSettings(BaseModel):
             raise ValueError(f"TLS files are given but security_protocol is {protocol}")
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             raise ValueError("ssl_keyfile is the key of ssl_certfile, which is not set")
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas {self.min_insync_replicas} is more than the "
+                f"replication_factor {self.replication_factor}: no write could ever succeed"
+            )
         return self
 
     def group(self, service: str) -> str:
@@ -71,6 +86,8 @@ class KafkaSettings(BaseModel):
             prefix=self.topic_prefix,
             partitions=self.partitions,
             history_retention_days=self.history_retention_days,
+            replication_factor=self.replication_factor,
+            min_insync_replicas=self.min_insync_replicas,
         )
 
 
@@ -81,7 +98,17 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG adds a line per HTTP request, per event handled, per decision"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line (containers); text: key=value lines"
+    )
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans (also on when OTEL_TRACES_EXPORTER or "
+        "OTEL_EXPORTER_OTLP_ENDPOINT asks for an exporter; OTEL_SDK_DISABLED=true keeps it off)",
+    )
     kafka: KafkaSettings = KafkaSettings()
     api_keys: list[ApiKey] = Field(
         default_factory=list,

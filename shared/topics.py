@@ -46,15 +46,18 @@ class TopicSpec:
     name: str
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)
+    replication_factor: int = 1
 
 
 @dataclass(frozen=True)
 class Topics:
-    """Concrete topic names for one deployment (prefix) and partition count."""
+    """Concrete topic names for one deployment (prefix), partition count and replication."""
 
     prefix: str = ""
     partitions: int = 6
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     def name(self, stream: Stream) -> str:
         """The topic name of a stream."""
@@ -76,24 +79,30 @@ class Topics:
         return self.dlq(self.stream_of(topic))
 
     def specs(self) -> list[TopicSpec]:
-        """Every topic with its partitions and configs, as `ensure_topics` creates them."""
+        """Every topic with its partitions, replication and configs, as `ensure_topics`
+        creates them. Every topic -- dead letters included -- gets the same replication and
+        `min.insync.replicas`: with acks=all a write is acknowledged once that many replicas
+        have it, so it survives the loss of all but one of them."""
+        replicated = {"min.insync.replicas": str(self.min_insync_replicas)}
+        rf = self.replication_factor
         out: list[TopicSpec] = []
         for stream in Stream:
-            configs: dict[str, str] = {}
+            configs = dict(replicated)
             if stream in COMPACTED:
                 # Small segments and a low dirty ratio let the cleaner actually compact state
                 # topics on a small box; min.compaction.lag keeps fresh updates readable.
-                configs = {
+                configs |= {
                     "cleanup.policy": "compact",
                     "segment.ms": "600000",
                     "min.cleanable.dirty.ratio": "0.1",
                     "delete.retention.ms": "86400000",
                 }
             if stream in HISTORY_SOURCES:
-                configs = {"retention.ms": str(self.history_retention_days * 86400_000)}
+                configs |= {"retention.ms": str(self.history_retention_days * 86400_000)}
             parts = 1 if stream in SINGLE_PARTITION else self.partitions
-            out.append(TopicSpec(self.name(stream), parts, configs))
+            out.append(TopicSpec(self.name(stream), parts, configs, rf))
         out.extend(
-            TopicSpec(self.dlq(s), 1, {"retention.ms": str(30 * 86400_000)}) for s in DLQ_SOURCES
+            TopicSpec(self.dlq(s), 1, {**replicated, "retention.ms": str(30 * 86400_000)}, rf)
+            for s in DLQ_SOURCES
         )
         return out

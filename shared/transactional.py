@@ -47,6 +47,7 @@ from shared.kafka import (
 )
 from shared.retry import retrying
 from shared.settings import KafkaSettings
+from shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +238,32 @@ class TransactionalLoop:
         counts: list[tuple[str, str, str]],
         ids: dict[str, str | None],
     ) -> None:
+        headers = record.headers or ()
         try:
             envelope = decode(record)
         except DecodeError as exc:
-            dead.append(self._dead_letter(record, "invalid", str(exc)))
+            with consuming(headers, record.topic, handoff_id=(record.key or b"").decode("latin-1")):
+                dead.append(self._dead_letter(record, "invalid", str(exc)))
             counts.append((record.topic, "unknown", "invalid"))
             return
+        # The record's ids (and the request id and trace it carries) on every line.
+        with consuming(
+            headers,
+            record.topic,
+            handoff_id=envelope.key,
+            case_id=envelope.correlation_id,
+            event_id=envelope.event_id,
+        ):
+            self._stage_event(record, envelope, dead, counts, ids)
+
+    def _stage_event(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        envelope: Envelope,
+        dead: list[Record],
+        counts: list[tuple[str, str, str]],
+        ids: dict[str, str | None],
+    ) -> None:
         event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
         event_id, digest = envelope.event_id, envelope.digest
         if event_id in ids or event_id in self._seen:

@@ -20,6 +20,7 @@ from shared.settings import KafkaSettings
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+CLUSTER_SH = REPO / "deploy" / "kafka" / "cluster.sh"
 T = TypeVar("T")
 
 
@@ -58,6 +59,49 @@ class Broker:
         pid_file = Path(self.env["KAFKA_DATA_DIR"]) / "kafka.pid"
         if pid_file.exists():
             subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=False)
+
+
+class Cluster:
+    """Three KRaft nodes run by deploy/kafka/cluster.sh on loopback: node N takes clients on
+    `base_port + 2(N-1)` and its controller on the next port; data under .run/."""
+
+    NODES = (1, 2, 3)
+
+    def __init__(self, base_port: int, name: str) -> None:
+        self.base_port = base_port
+        self.env = {
+            **os.environ,
+            "CLUSTER_BASE_PORT": str(base_port),
+            "CLUSTER_DIR": str(REPO / ".run" / f"cluster-{name}-{base_port}"),
+        }
+
+    def port(self, node: int) -> int:
+        """The client port of a node."""
+        return self.base_port + 2 * (node - 1)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port(n)}" for n in self.NODES)
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run([str(CLUSTER_SH), *args], env=self.env, capture_output=True)
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").splitlines()[-30:]
+            raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n" + "\n".join(tail))
+
+    def start(self) -> None:
+        self._run("start")
+
+    def clean(self) -> None:
+        self._run("clean")
+
+    def kill(self, node: int) -> None:
+        """SIGKILL one node (a crash, not a controlled shutdown)."""
+        self._run("kill", str(node))
+
+    def start_node(self, node: int) -> None:
+        """Start one node again; returns once it serves clients."""
+        self._run("start-node", str(node))
 
 
 @contextlib.contextmanager

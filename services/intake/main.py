@@ -25,12 +25,14 @@ from shared.kafka import BrokerWatch, Publisher
 from shared.logs import configure_observability
 from shared.service import service_app
 from shared.topics import Stream
+from shared.tracing import configure_tracing
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the intake app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level)
+    configure_observability("intake", settings.log_level, settings.log_format)
+    configure_tracing("intake", settings.tracing)
     clock = clock or SystemClock()
     kafka = settings.kafka
     registry = CollectorRegistry()

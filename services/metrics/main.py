@@ -42,6 +42,7 @@ from shared.kafka import ProcessedCounter
 from shared.logs import configure_observability
 from shared.service import service_app
 from shared.topics import Stream
+from shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the metrics app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level)  # also switches `_created` series off
+    # Also switches the `_created` series off.
+    configure_observability("metrics", settings.log_level, settings.log_format)
+    configure_tracing("metrics", settings.tracing)
     clock = clock or SystemClock()
     registry = CollectorRegistry()  # the app's own, never the global one
     processed = ProcessedCounter(registry)

@@ -30,6 +30,7 @@ from shared.clock import Clock, SystemClock
 from shared.kafka import BrokerWatch, Publisher
 from shared.logs import configure_observability
 from shared.service import service_app
+from shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     Raises InvalidProcessMap (its message lists every error) when the map file is invalid.
     """
     settings = settings or Settings()
-    configure_observability(settings.log_level)
+    configure_observability("routing", settings.log_level, settings.log_format)
+    configure_tracing("routing", settings.tracing)
     clock = clock or SystemClock()
     path, limit = settings.process_map, settings.max_map_bytes
     draft = read_map_file(path, limit, checked_at=clock.now())

@@ -25,6 +25,7 @@ from shared.exactly_once import ExactlyOnceConsumer, Output, Record, Transaction
 from shared.kafka import DecodeError, dead_letter_headers, decode, failure_headers
 from shared.settings import KafkaSettings
 from shared.topics import Stream
+from shared.tracing import carried_on, carries, consuming
 from sla.adapters import changelog
 from sla.adapters.telemetry import SlaTelemetry
 from sla.domain.book import Book
@@ -76,23 +77,36 @@ class SlaPartition:
         sources: list[Record] = []
         outputs: list[Output] = []
         processed: list[tuple[str, str, str]] = []
+        carried: dict[str, list[tuple[str, bytes]]] = {}
         for record in records:
             try:
-                events.append(decode(record))
-                sources.append(record)
+                event = decode(record)
             except DecodeError as exc:
                 outputs.append(self._dead_letter(record, "invalid", str(exc)))
                 processed.append((record.topic, "unknown", "invalid"))
+                continue
+            events.append(event)
+            sources.append(record)
+            if carries(record.headers):
+                # What the event decides carries its trace and request id on.
+                carried[event.event_id] = carried_on(
+                    record.headers,
+                    record.topic,
+                    handoff_id=event.key,
+                    case_id=event.correlation_id,
+                    event_id=event.event_id,
+                )
         written = self.clocks.apply(
             events, to_us(now), [(r.offset, r.value or b"") for r in sources]
         )
         for index, code, reason in written.rejected:
-            outputs.append(self._dead_letter(sources[index], code, reason))
+            event = events[index]
+            outputs.append(self._dead_letter(sources[index], code, reason, event))
             processed.append((self._routed, events[index].event_type, "invalid"))
             if code == "uncomputable":
                 self._telemetry.uncomputable.inc()
         processed.extend((self._routed, t, r) for t, r in written.results)
-        return self._transaction(written, outputs, processed)
+        return self._transaction(written, outputs, processed, carried)
 
     def tick(self, now: datetime) -> Transaction | None:
         """What time has made due."""
@@ -117,7 +131,11 @@ class SlaPartition:
     # ------------------------------------------------------------------ encoding
 
     def _transaction(
-        self, written: Written, outputs: list[Output], processed: list[tuple[str, str, str]]
+        self,
+        written: Written,
+        outputs: list[Output],
+        processed: list[tuple[str, str, str]],
+        carried: dict[str, list[tuple[str, bytes]]] | None = None,
     ) -> Transaction:
         p = self.partition
         for handoff_id, waiting in written.abandoned:
@@ -130,8 +148,14 @@ class SlaPartition:
             outputs.append(Output(self._changelog, key, value, partition=p))
         # Keyed by handoff like the input: same partition number, so a handoff's input,
         # decisions, status and changelog all live in partition p.
-        for event in written.decisions:
-            outputs.append(Output(self._decisions, event.key, event.value, event.headers, p))
+        debug = log.isEnabledFor(logging.DEBUG)
+        for event, cause in zip(written.decisions, written.causes, strict=True):
+            extra = carried.get(cause) if carried and cause is not None else None
+            headers = [*event.headers, *extra] if extra else event.headers
+            outputs.append(Output(self._decisions, event.key, event.value, headers, p))
+            if debug:
+                ids = {"handoff_id": event.key.decode(), "decision_id": event.event_id}
+                log.debug("%s decided", event.event_type, extra={**ids, "event_id": cause})
         for key, row in written.status:
             outputs.append(Output(self._status, key, row, partition=p))
         for handoff_id, handoff in written.changed:
@@ -153,7 +177,12 @@ class SlaPartition:
             f"{retention}s (SLA_ORPHAN_RETENTION_S) of its first event: post the handoff's "
             "opening event, then replay this one"
         )
-        log.warning("dead-lettering %d event(s) of orphan %r", len(waiting), handoff_id)
+        log.warning(
+            "dead-lettering %d event(s) of orphan %r",
+            len(waiting),
+            handoff_id,
+            extra={"handoff_id": handoff_id},
+        )
         self._telemetry.orphans.inc(len(waiting))
         return [
             Output(
@@ -168,8 +197,18 @@ class SlaPartition:
             for offset, value in waiting
         ]
 
-    def _dead_letter(self, record: Record, code: str, reason: str) -> Output:
-        log.warning("dead-lettering %s@%d: %s", record.topic, record.offset, reason)
+    def _dead_letter(
+        self, record: Record, code: str, reason: str, event: Envelope | None = None
+    ) -> Output:
+        handoff_id = event.key if event else (record.key or b"").decode(errors="replace")
+        with consuming(
+            record.headers,
+            record.topic,
+            handoff_id=handoff_id,
+            case_id=event.correlation_id if event else None,
+            event_id=event.event_id if event else None,
+        ):
+            log.warning("dead-lettering %s@%d: %s", record.topic, record.offset, reason)
         headers = failure_headers(record, self._group, code, reason)
         return Output(self._dlq, record.key or b"", record.value, headers, partition=0)
 

@@ -100,6 +100,8 @@ class Written:
     """What one batch of events, or one wake-up, makes the partition write."""
 
     decisions: list[EncodedEvent] = field(default_factory=list)
+    causes: list[str | None] = field(default_factory=list)
+    """The event id that caused each decision (None: time did), in the order of `decisions`."""
     status: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     """(handoff id, HandoffStatusV1 JSON), None once the handoff is forgotten: one row per
     handoff the batch changed, its state at the end of the batch."""
@@ -257,6 +259,7 @@ class PartitionClocks:
         for decided in batch.decided.values():
             for step, decision, cause in _settled(decided):
                 out.decisions.append(decision_event(step, decision, book, now, cause))
+                out.causes.append(cause)
                 seen = step.handoff.seen
                 if decision.kind is DecisionKind.MISSED and (seen is None or decision.at >= seen):
                     out.missed.append(decision.at)

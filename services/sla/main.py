@@ -17,6 +17,7 @@ from shared.kafka import BrokerWatch, TableReader
 from shared.logs import configure_observability
 from shared.service import service_app
 from shared.topics import Stream
+from shared.tracing import configure_tracing
 from sla.adapters.status_table import StatusTable
 from sla.adapters.telemetry import HeldCollector, SlaTelemetry
 from sla.api import routes
@@ -32,7 +33,8 @@ GC_YOUNG = 50_000
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the sla app; settings come from the environment unless given."""
     settings = settings or Settings()
-    configure_observability(settings.log_level)
+    configure_observability("sla", settings.log_level, settings.log_format)
+    configure_tracing("sla", settings.tracing)
     clock = clock or SystemClock()
     registry = CollectorRegistry()
     telemetry = SlaTelemetry(registry, settings.kafka.topics.name(Stream.DECISIONS))

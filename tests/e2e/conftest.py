@@ -27,7 +27,7 @@ async def system(broker: Broker) -> AsyncIterator[System]:
         "metrics": service_env("METRICS_", kafka),
     }
     procs = {name: ServiceProcess(f"{name}.main", e, f"e2e-{name}") for name, e in env.items()}
-    running = System(**procs)
+    running = System(**procs, kafka=kafka)
     for proc in running.all:
         proc.start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builders import TEST_KEY
+from shared.settings import KafkaSettings
 from support import ServiceProcess
 
 API_KEY = TEST_KEY
@@ -17,6 +18,7 @@ class System:
     routing: ServiceProcess
     sla: ServiceProcess
     metrics: ServiceProcess
+    kafka: KafkaSettings
 
     @property
     def all(self) -> list[ServiceProcess]:

@@ -8,7 +8,8 @@ import uuid
 import httpx
 
 from e2e_system import API_KEY, System
-from support import wait_for
+from shared.topics import Stream
+from support import read_all, wait_for
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 PAIR = 'from_team="service-desk",to_team="it-l2-network"'
@@ -120,6 +121,38 @@ async def test_a_handoff_nobody_answers_is_missed_when_its_deadline_passes(syste
     async with httpx.AsyncClient(base_url=system.sla.url, headers=AUTH) as client:
         listed = (await client.get("/v1/handoffs", params={"view": "overdue"})).json()
     assert handoff_id in {i["handoff_id"] for i in listed["items"]}
+
+
+async def test_a_handoff_is_followed_by_its_request_id_and_trace_from_http_to_its_decision(
+    system: System,
+) -> None:
+    handoff_id = f"hb-{uuid.uuid4().hex[:8]}"
+    request_id, trace_id = f"req-{handoff_id}", uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-b7ad6b7169203331-01"
+    async with httpx.AsyncClient(base_url=system.intake.url, headers=AUTH) as client:
+        r = await client.post(
+            "/v1/handoffs",
+            json={
+                "handoff_id": handoff_id,
+                "event_id": f"{handoff_id}-s",
+                "case_id": "INC-44",
+                "kind": "heartbeat",
+                "from": "service-desk",
+            },
+            headers={"X-Request-ID": request_id, "traceparent": traceparent},
+        )
+    assert r.status_code == 202, r.text
+    assert r.headers["x-request-id"] == request_id
+
+    async def decided() -> list[dict[str, bytes]] | None:
+        records = await read_all(system.kafka, system.kafka.topics.name(Stream.DECISIONS))
+        mine = [dict(r.headers) for r in records if r.key == handoff_id.encode()]
+        return mine or None
+
+    # intake -> raw -> routing -> routed -> sla -> decisions: the ids went all the way through.
+    opened, *_ = await wait_for(decided, what="the handoff's first decision")
+    assert opened["x-request-id"] == request_id.encode()
+    assert opened["traceparent"].decode().split("-")[1] == trace_id
 
 
 async def test_every_service_answers_health_metrics_and_openapi(system: System) -> None:

@@ -74,3 +74,24 @@ def test_sasl_ssl_from_the_environment_becomes_aiokafka_options(ca_file: Path) -
     context = options["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_single_broker_default_creates_one_replica_of_every_topic() -> None:
+    specs = KafkaSettings().topics.specs()
+    assert {(s.replication_factor, s.configs["min.insync.replicas"]) for s in specs} == {(1, "1")}
+
+
+def test_a_cluster_replication_factor_and_min_isr_reach_every_topic_dead_letters_included() -> None:
+    with environment(
+        {"BATON_KAFKA__REPLICATION_FACTOR": "3", "BATON_KAFKA__MIN_INSYNC_REPLICAS": "2"}
+    ):
+        specs = AdminSettings().kafka.topics.specs()
+    assert {s.name for s in specs} >= {"handoff.routed.v1", "handoff.routed.v1.dlq"}
+    assert {(s.replication_factor, s.configs["min.insync.replicas"]) for s in specs} == {(3, "2")}
+    compacted = [s for s in specs if s.configs.get("cleanup.policy") == "compact"]
+    assert compacted and all(s.configs["min.insync.replicas"] == "2" for s in compacted)
+
+
+def test_a_min_isr_above_the_replication_factor_is_refused_at_start_up() -> None:
+    with pytest.raises(ValidationError, match="no write could ever succeed"):
+        KafkaSettings(replication_factor=2, min_insync_replicas=3)

@@ -4,7 +4,8 @@ Delivery semantics:
 - `EventSink`: at-least-once to the raw lifecycle topic; the HTTP 202 waits for acks=all of
   every event in the request, bounded by the publisher's timeout (503 beyond it); keyed by
   handoff id; a retried request reuses its event ids, so downstream de-duplication by event_id
-  absorbs any repeat. Replays of dead letters go the same way, with their original id.
+  absorbs any repeat. Replays of dead letters go the same way, with their original id. Every
+  record carries the request's `x-request-id` and `traceparent` headers (shared.tracing).
 - `MapTable`: the compacted process-map topic, read from the beginning at every start and
   followed (no group, no commits), a map assembled from its parts when its manifest arrives
   (shared.mapwire): the door routes with the map routing applies.
@@ -32,6 +33,7 @@ from shared.mapwire import CorruptMap, MapAssembler
 from shared.routes import Router
 from shared.settings import KafkaSettings
 from shared.topics import DLQ_SOURCES, Stream
+from shared.tracing import kafka_headers
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,21 @@ class EventSink:
         self._topic = topic
 
     async def write(self, records: Sequence[EncodedEvent]) -> None:
-        """Write every record; returns once all are acknowledged (raises KafkaUnavailable)."""
+        """Write every record; returns once all are acknowledged (raises KafkaUnavailable).
+        Each carries the request's id and trace context (shared.tracing) on."""
         topic = self._topic
-        await self._publisher.write([(topic, r.value, r.key, r.headers, None) for r in records])
+        carried = kafka_headers()
+        await self._publisher.write(
+            [
+                (topic, r.value, r.key, [*r.headers, *carried] if carried else r.headers, None)
+                for r in records
+            ]
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            for r in records:
+                case_id = orjson.loads(r.value).get("correlation_id")
+                ids = {"handoff_id": r.key.decode(), "event_id": r.event_id, "case_id": case_id}
+                log.debug("%s accepted", r.event_type, extra=ids)
 
     async def replay(self, rejection: Rejection, by: str, at: datetime) -> None:
         """Post a dead letter's original event again, then record that it was replayed."""
