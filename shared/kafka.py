@@ -252,8 +252,9 @@ def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
     )
 
 
-Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
-"""An encoded record to send: (topic, value, key, headers, partition or None)."""
+Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]], int | None]
+"""An encoded record to send: (topic, value or None for a tombstone, key, headers, partition
+or None)."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,21 @@ class Outbound:
     topic: str
     envelope: Envelope
     partition: int | None = None
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A row of a compacted table (a service's changelog) a handler wants written: `value`
+    None is a tombstone (the key is forgotten)."""
+
+    topic: str
+    key: bytes
+    value: bytes | None
+    partition: int | None = None
+
+
+Output = Outbound | TableRow
+"""What a handler hands back for publishing before its input is committed."""
 
 
 class Publisher:
@@ -340,7 +356,7 @@ class Publisher:
     async def send(
         self,
         topic: str,
-        value: bytes,
+        value: bytes | None,
         *,
         key: bytes,
         headers: list[tuple[str, bytes]],
@@ -361,17 +377,21 @@ class Publisher:
             raise KafkaUnavailable(str(exc) or type(exc).__name__) from exc
         return fut
 
-    async def publish_many(self, messages: Sequence[Outbound]) -> None:
+    async def publish_many(self, messages: Sequence[Output]) -> None:
         """Send every message without waiting in between, then wait for all acknowledgements."""
         await self.write(
             [
                 (
-                    m.topic,
-                    m.envelope.to_bytes(),
-                    m.envelope.key.encode(),
-                    headers_of(m.envelope),
-                    m.partition,
+                    (
+                        m.topic,
+                        m.envelope.to_bytes(),
+                        m.envelope.key.encode(),
+                        headers_of(m.envelope),
+                    )
+                    if isinstance(m, Outbound)
+                    else (m.topic, m.value, m.key, [])
                 )
+                + (m.partition,)
                 for m in messages
             ]
         )
@@ -470,7 +490,7 @@ class EventIdWindow:
 
 Source = tuple[str, int]
 """(topic, partition) a record came from: aiokafka's TopicPartition is such a tuple."""
-Handler = Callable[[Envelope, Source], Awaitable[Sequence[Outbound]]]
+Handler = Callable[[Envelope, Source], Awaitable[Sequence[Output]]]
 """The service layer's entry: one decoded event and the partition it came from."""
 
 
@@ -594,7 +614,7 @@ class ConsumerLoop:
     async def _process_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        outbound: list[Outbound] = []
+        outbound: list[Output] = []
         accepted: dict[TopicPartition, list[str]] = {}
         for tp, records in batches.items():
             types = accepted.setdefault(tp, [])
@@ -621,7 +641,7 @@ class ConsumerLoop:
 
     async def _process_record(
         self, record: ConsumerRecord[bytes, bytes]
-    ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
+    ) -> tuple[Sequence[Output], tuple[str, str]] | None:
         try:
             envelope = decode(record)
         except DecodeError as exc:
@@ -894,8 +914,12 @@ class LogFollower(TableReader):
         )
 
 
-async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:
-    """A compacted topic's current content, read once to its end (key -> last value)."""
+async def read_table(
+    kafka: KafkaSettings, topic: str, partitions: Iterable[int] | None = None
+) -> dict[bytes, bytes | None]:
+    """A compacted topic's current content, read once to its end (key -> last value); only
+    the `partitions` given, if any (a co-partitioned changelog restored for what a consumer
+    was assigned)."""
     consumer = AIOKafkaConsumer(
         topic,
         enable_auto_commit=False,
@@ -904,15 +928,23 @@ async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | No
         **client_options(kafka),
     )
     table: dict[bytes, bytes | None] = {}
+    wanted = None if partitions is None else set(partitions)
     try:
         await consumer.start()
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [
+            TopicPartition(topic, p)
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            if wanted is None or p in wanted
         ]
-        if not partitions:
+        if not tps:
             raise KafkaUnavailable(f"topic {topic} has no partitions (not created yet?)")
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
+        if wanted is not None:
+            # Subscribed without a group: start() loaded the metadata; now only these.
+            consumer.unsubscribe()
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):

@@ -123,7 +123,7 @@ async def test_routes_filter_by_from_to_and_kind(client: httpx.AsyncClient) -> N
     assert await ids(to="payroll") == ["payroll-input", "payroll-input-hr", "new-hire"]
     assert await ids(**{"from": "hr", "to": "payroll", "kind": "new-hire"}) == ["new-hire"]
     assert await ids(kind="nothing") == []
-    assert len(await ids()) == 17
+    assert len(await ids()) == 18
 
 
 async def test_route_by_id(client: httpx.AsyncClient) -> None:
@@ -139,7 +139,7 @@ async def test_validate_summarises_a_valid_map_and_its_versions(
     answer = await client.post("/v1/map/validate", content=edited, headers=YAML)
     assert answer.status_code == 200
     body = answer.json()
-    assert (body["valid"], body["processes"], body["routes"]) == (True, 11, 17)
+    assert (body["valid"], body["processes"], body["routes"]) == (True, 11, 18)
     assert body["compared_with_version"] == 1
     heartbeat = next(s for s in body["standards"] if s["route_id"] == "heartbeat")
     assert heartbeat == {
@@ -153,7 +153,7 @@ async def test_validate_summarises_a_valid_map_and_its_versions(
 
 async def test_validate_returns_422_with_every_path(client: httpx.AsyncClient) -> None:
     text = DEFAULT_MAP.read_text().replace("calendar: fr-payroll", "calendar: fr-office")
-    text = text.replace("to: billing", "to: bililng")
+    text = text.replace("\n    to: billing\n", "\n    to: bililng\n")
     answer = await client.post(
         "/v1/map/validate", content=text, headers={"content-type": "text/plain; charset=utf-8"}
     )
@@ -166,7 +166,7 @@ async def test_validate_returns_422_with_every_path(client: httpx.AsyncClient) -
             "(known: be-office, be-warehouse, fr-payroll, 24x7)",
         },
         {
-            "field": "routes[6].to",
+            "field": "routes[7].to",
             "reason": "unknown process 'bililng' (known: sales, credit-control, warehouse, "
             "shipping, billing, dept-managers, hr, payroll, service-desk, it-l2-apps, "
             "it-l2-network); did you mean 'billing'?",
