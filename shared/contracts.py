@@ -395,11 +395,12 @@ def jsonable(model: BaseModel) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the process map
 
 
+WEBHOOK_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
 WebhookUrl = Annotated[
     str,
     Field(
         max_length=2000,
-        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        pattern=WEBHOOK_PATTERN,
         description="an http(s) URL that takes Baton's notifications (POST, JSON, signed)",
     ),
 ]

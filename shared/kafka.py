@@ -259,11 +259,14 @@ or None)."""
 
 @dataclass(frozen=True)
 class Outbound:
-    """A message a handler wants published: the envelope goes to `topic`, keyed by its key."""
+    """A message a handler wants published: the envelope goes to `topic`, keyed by its key,
+    on `partition`, or where Kafka's partitioner puts `partition_key` (default: the key) --
+    records of one entity under several keys (an outbox) stay on that entity's partition."""
 
     topic: str
     envelope: Envelope
     partition: int | None = None
+    partition_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -379,22 +382,30 @@ class Publisher:
 
     async def publish_many(self, messages: Sequence[Output]) -> None:
         """Send every message without waiting in between, then wait for all acknowledgements."""
-        await self.write(
-            [
-                (
-                    (
-                        m.topic,
-                        m.envelope.to_bytes(),
-                        m.envelope.key.encode(),
-                        headers_of(m.envelope),
-                    )
-                    if isinstance(m, Outbound)
-                    else (m.topic, m.value, m.key, [])
-                )
-                + (m.partition,)
-                for m in messages
-            ]
-        )
+        records: list[Record] = []
+        for m in messages:
+            if isinstance(m, TableRow):
+                records.append((m.topic, m.value, m.key, [], m.partition))
+                continue
+            partition = m.partition
+            if partition is None and m.partition_key is not None:
+                partition = partition_for(m.partition_key, await self._partitions(m.topic))
+            key = m.envelope.key.encode()
+            records.append((m.topic, m.envelope.to_bytes(), key, headers_of(m.envelope), partition))
+        await self.write(records)
+
+    async def _partitions(self, topic: str) -> int:
+        """The partition count of `topic` (waits for its metadata on first use)."""
+        try:
+            known = await self._require().partitions_for(topic)
+        except (KafkaError, IllegalStateError) as exc:
+            raise KafkaUnavailable(str(exc) or type(exc).__name__) from exc
+        return len(known)
+
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (KafkaUnavailable until the broker says)."""
+        await self.start(wait=True)
+        return await self._partitions(topic)
 
     async def write(self, records: Sequence[Record]) -> None:
         """Send encoded records (topic, value, key, headers, partition), then wait for every
@@ -956,14 +967,17 @@ async def read_table(
     return table
 
 
+LagSource = Callable[[], Iterable[tuple[TopicPartition, int]]]
+
+
 class LagCollector(Collector):
-    """`handoff_consumer_lag_records{group, topic, partition}`, read at scrape time."""
+    """`handoff_consumer_lag_records{group, topic, partition}`, read at scrape time; `more`
+    adds the (group, source) of a service's other consumer loops (one family per registry)."""
 
     def __init__(
-        self, group: str, sources: Callable[[], Iterable[tuple[TopicPartition, int]]]
+        self, group: str, sources: LagSource, more: Sequence[tuple[str, LagSource]] = ()
     ) -> None:
-        self._group = group
-        self._sources = sources
+        self._loops = [(group, sources), *more]
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -971,6 +985,7 @@ class LagCollector(Collector):
             "Records between the consumer's committed position and the partition's end.",
             labels=["group", "topic", "partition"],
         )
-        for tp, lag in self._sources():
-            family.add_metric([self._group, tp.topic, str(tp.partition)], lag)
+        for group, sources in self._loops:
+            for tp, lag in sources():
+                family.add_metric([group, tp.topic, str(tp.partition)], lag)
         yield family

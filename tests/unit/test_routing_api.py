@@ -68,7 +68,13 @@ async def test_map_endpoints_answer_503_until_the_map_is_in_force() -> None:
         assert answer.headers["retry-after"] == "2"
         ready = await c.get("/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["checks"] == {"kafka": False, "process_map": False, "consumer": False}
+        assert ready.json()["checks"] == {
+            "kafka": False,
+            "process_map": False,
+            "consumer": False,
+            "decisions": False,
+            "outbox": False,
+        }
         assert (await c.get("/health/live")).status_code == 200
 
 

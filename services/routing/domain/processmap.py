@@ -23,6 +23,7 @@ from routing.domain.escalation import escalation_errors
 from shared.contracts import (
     ANY_PROCESS,
     SLUG_PATTERN,
+    WEBHOOK_PATTERN,
     CalendarV1,
     ProcessV1,
     RouteSpecV1,
@@ -172,6 +173,9 @@ def _reason(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern == WEBHOOK_PATTERN:
+            return f"{error.get('input')!r} is not an http(s) URL"
         return f"{error.get('input')!r} is not an id: use {_SLUG_RULE}"
     return msg
 
