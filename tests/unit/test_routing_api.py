@@ -277,3 +277,43 @@ async def test_metrics_can_require_a_bearer_token() -> None:
 def test_a_service_without_keys_refuses_to_start() -> None:
     with pytest.raises(ValueError, match="_API_KEYS"):
         create_app(Settings(), FakeClock(NOW))
+
+
+def webhook_map(tmp_path: Path) -> Path:
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        DEFAULT_MAP.read_text().replace(
+            '    owner: {name: Claire Martin, email: claire.martin@example.com, chat: "#payroll"}',
+            "    owner: {name: Claire Martin, email: claire.martin@example.com, "
+            'chat: "#payroll", webhook: "https://hooks.example.com/t0ken/claire"}\n'
+            '    notify: {webhook: "https://hooks.example.com/t0ken/payroll"}',
+        )
+    )
+    return path
+
+
+async def test_webhooks_are_shown_to_admin_keys_only(tmp_path: Path) -> None:
+    from shared.auth import ApiKey, Scope
+
+    keys = [*ADMIN_KEYS, ApiKey(name="grafana", key=READER_KEY, scopes=[Scope.READ])]
+    path = webhook_map(tmp_path)
+    app = create_app(Settings(api_keys=keys, process_map=path), FakeClock(NOW))
+    put_in_force(app, path)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        as_reader = {"Authorization": f"Bearer {READER_KEY}"}
+        for where in ("/v1/map", "/v1/processes/payroll"):
+            assert "t0ken" not in (await c.get(where, headers=as_reader)).text
+            assert "t0ken/claire" in (await c.get(where, headers=AUTH)).text
+
+
+async def test_pending_notifications_need_the_admin_scope() -> None:
+    app = reader_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        refused = await c.get(
+            "/v1/notifications", headers={"Authorization": f"Bearer {READER_KEY}"}
+        )
+        assert refused.status_code == 403
+        answer = await c.get("/v1/notifications", headers=AUTH, params={"handoff": "po-1"})
+        assert answer.status_code == 200
+        # Nothing owned yet: the outbox partitions are assigned once routing joins its group.
+        assert answer.json() == {"enabled": True, "partitions": {}, "pending": []}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, QueriesDep
+from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, OutboxDep, QueriesDep
 from routing.domain.catalog import Relation
 from routing.domain.processmap import InvalidProcessMap
 from routing.domain.versioning import Change, Versioned
@@ -23,6 +24,7 @@ from shared.contracts import (
     ProcessV1,
     RouteSpecV1,
 )
+from shared.events import NotificationReason
 from shared.http import FieldError, NotFound, ProblemError, Unavailable
 from shared.kafka import KafkaUnavailable
 
@@ -176,17 +178,20 @@ def _relations(relations: list[Relation]) -> list[RelationOut]:
 
 
 def _contact(contact: ContactV1) -> ContactV1:
-    return contact.model_copy(update={"email": None, "chat": None})
+    return contact.model_copy(update={"email": None, "chat": None, "webhook": None})
 
 
 def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
-    """A process as this caller may see it: contact details (e-mail, chat) for admin keys only."""
+    """A process as this caller may see it: contact details (e-mail, chat, webhooks: a webhook
+    URL often carries its own token) for admin keys only."""
     if caller.admin:
         return process
+    notify = process.notify.model_copy(update={"webhook": None}) if process.notify else None
     return process.model_copy(
         update={
             "owner": _contact(process.owner) if process.owner else None,
             "escalation": tuple(_contact(c) for c in process.escalation),
+            "notify": notify,
         }
     )
 
@@ -194,8 +199,8 @@ def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
 @router.get("/map", response_model=ProcessMapV1, response_model_exclude_none=True)
 async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     """The process map in force: calendars, processes, routes with versioned standards, and
-    the python-holidays data version the public holidays come from. Contact e-mails and chat
-    channels are shown to admin keys only."""
+    the python-holidays data version the public holidays come from. Contact e-mails, chat
+    channels and webhooks are shown to admin keys only."""
     if caller.admin:
         return catalog.map
     return catalog.map.model_copy(
@@ -436,5 +441,69 @@ async def route_versions(route_id: str, queries: QueriesDep, caller: Reader) -> 
                 ended=era.ended,
             )
             for era in eras
+        ],
+    )
+
+
+class PendingNotification(BaseModel):
+    """A notification waiting in the outbox: for the team's service hours, a retry, its turn."""
+
+    notification_id: str
+    handoff_id: str
+    reason: NotificationReason
+    team: str
+    level: int = Field(description="0 the owner, N the N-th escalation contact")
+    recipient: str
+    webhook: str
+    urgent: bool
+    due: datetime = Field(
+        description="the next attempt (not before the team's hours if not urgent)"
+    )
+    attempts: int = Field(description="attempts so far")
+    in_flight: bool
+    body: dict[str, Any] = Field(description="the JSON that is posted")
+
+
+class OutboxView(BaseModel):
+    """The outbox partitions this instance owns and what they hold pending."""
+
+    enabled: bool = Field(description="false: ROUTING_NOTIFICATIONS is off")
+    partitions: dict[int, bool] = Field(
+        description="outbox partitions owned here -> restored (another instance owns the rest)"
+    )
+    pending: list[PendingNotification]
+
+
+@router.get("/notifications", response_model=OutboxView, tags=["notifications"])
+async def pending_notifications(
+    outbox: OutboxDep,
+    caller: Admin,
+    handoff: Annotated[
+        str | None, Query(max_length=200, description="only this handoff's notifications")
+    ] = None,
+) -> OutboxView:
+    """Notifications waiting in this instance's outbox partitions, soonest first (admin: they
+    name contacts and webhook URLs). A delivered or dead-lettered notification is no longer
+    pending; dead letters are on `routing.notifications.v1.dlq` and counted in
+    `handoff_notifications_dead_lettered_total`."""
+    return OutboxView(
+        enabled=outbox.enabled,
+        partitions=outbox.partitions(),
+        pending=[
+            PendingNotification(
+                notification_id=item.request.notification_id,
+                handoff_id=item.request.handoff_id,
+                reason=item.request.reason,
+                team=item.request.team,
+                level=item.request.level,
+                recipient=item.request.recipient,
+                webhook=item.request.webhook,
+                urgent=item.request.urgent,
+                due=item.due,
+                attempts=item.attempts,
+                in_flight=outbox.in_flight(item.request.notification_id),
+                body=item.request.body,
+            )
+            for item in outbox.pending(handoff)
         ],
     )
