@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.book = consumer.book
     app.state.keeper = keeper
     app.state.consumer = consumer.loop
+    app.state.routing = consumer
     app.state.validating = asyncio.Semaphore(1)
     app.include_router(routes.router)
     return app
