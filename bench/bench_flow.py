@@ -1,12 +1,10 @@
-"""intake throughput and end-to-end latency on the running system.
+"""End-to-end latency on the running system (intake's throughput: bench/bench_intake.py).
 
     .venv/bin/python bench/bench_flow.py
 
 The four services run as processes (as in `make run`) against a real broker (port 19492, or
 BATON_BENCH_BOOTSTRAP); the load generator is this process (httpx, one core shared with the
 broker and the services on a 2-core machine). Prints its figures (SPEC section 6):
-- intake, one event per request: events/s, driven by wrk when installed (target 1,500/s);
-- intake, batch requests: events/s (target 20,000/s);
 - end-to-end at a steady rate: HTTP 202 -> the `sla.opened` decision readable on Kafka
   (target p50 <= 15 ms, p99 <= 75 ms at half load).
 """
@@ -16,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -42,67 +38,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
-WRK_SCRIPT = """
-counter = 0
-request = function()
-  counter = counter + 1
-  local id = "w" .. counter .. "-" .. math.random(1, 1000000000)
-  local body = '{"type":"accepted","event_id":"' .. id .. '"}'
-  local headers = {["Authorization"] = "Bearer %s", ["Content-Type"] = "application/json"}
-  return wrk.format("POST", "/v1/handoffs/h" .. counter .. "/events", headers, body)
-end
-"""
-
-
-def wrk_single(url: str, seconds: int = 10) -> float:
-    """requests/s of one-event POSTs driven by wrk (a C load generator: the figure is the
-    service's, not the client's)."""
-    script = REPO / ".run" / "bench-post.lua"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(WRK_SCRIPT % KEY)
-    out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    non_2xx = [line for line in out.splitlines() if "Non-2xx" in line]
-    if non_2xx:
-        print(f"  wrk: {non_2xx[0].strip()}")
-    return float(next(line for line in out.splitlines() if "Requests/sec" in line).split()[-1])
-
-
-async def batches(url: str, requests: int, size: int, concurrency: int) -> float:
-    """events/s posting batches of `size` events."""
-    bodies = [
-        json.dumps(
-            {
-                "events": [
-                    {"handoff_id": f"batch-{r}-{i}", "type": "accepted", "event_id": f"b-{r}-{i}"}
-                    for i in range(size)
-                ]
-            }
-        ).encode()
-        for r in range(requests)
-    ]
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client:
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                r = await client.post(
-                    "/v1/events", content=body, headers={"content-type": "application/json"}
-                )
-                assert r.status_code == 202, r.text
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return requests * size / (time.perf_counter() - started)
 
 
 async def end_to_end(url: str, kafka, rate: int, seconds: float) -> list[float]:  # type: ignore[no-untyped-def]
@@ -225,17 +160,6 @@ async def main() -> None:
                 f"({len(lat)} samples): p50 {percentile(lat, 50):.0f} ms  "
                 f"p99 {percentile(lat, 99):.0f} ms  max {max(lat):.0f} ms"
             )
-        if shutil.which("wrk"):
-            rate = wrk_single(intake)
-            print(
-                f"intake, one event per request (wrk, 32 connections): {rate:,.0f} events/s "
-                f"(target 1,500/s)"
-            )
-        rate = await batches(intake, 80, 500, concurrency=4)
-        print(
-            f"intake, batches of 500 (httpx, 4 concurrent):         {rate:,.0f} events/s "
-            f"(target 20,000/s)"
-        )
     finally:
         for proc in procs:
             proc.stop()

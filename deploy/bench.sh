@@ -12,7 +12,7 @@ export BATON_BENCH_BOOTSTRAP="127.0.0.1:19492"
 quiet() { grep -v -e "Coordinator" -e "retrying" -e "^$" || true; }
 command -v wrk >/dev/null 2>&1 || {  # a C load generator, so intake's figure is intake's
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null 2>&1 \
-    || echo "(wrk not installable: intake single-event figure skipped)"
+    || echo "(wrk not installable: the intake benchmark is skipped)"
 }
 
 echo "== sla: memory per open handoff"; "$PY" bench/bench_sla.py memory --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
@@ -22,4 +22,5 @@ echo "== sla: breach detection";        "$PY" bench/bench_sla.py breach --n 5000
 echo "== routing: process maps";        "$PY" bench/bench_map.py 2>&1 | quiet
 echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
 echo "== ops files for 2,500 pairs";   "$PY" bench/bench_ops.py 2>&1 | quiet
-echo "== intake and end to end";        "$PY" bench/bench_flow.py 2>&1 | quiet
+echo "== intake against a hand-written peer"; "$PY" bench/bench_intake.py 2>&1 | quiet
+echo "== end to end";                   "$PY" bench/bench_flow.py 2>&1 | quiet

@@ -78,6 +78,8 @@ class ClockName(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # already normalised (the common case on the hot paths)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T09:30:00+01:00")
     try:
@@ -88,6 +90,17 @@ def _utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 """An aware timestamp, normalised to UTC. Naive timestamps are rejected: ambiguous."""
+
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("give an ISO 8601 timestamp with a UTC offset, e.g. 2026-11-21T00:00Z")
+    return value
+
+
+QueryInstant = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
+"""A timestamp in a query string: ISO 8601 text with an offset, normalised to UTC (a bare
+number, which pydantic would read as Unix seconds, is refused like the schema says)."""
 
 EARLIEST_EVENT = datetime(1990, 1, 2, tzinfo=UTC)
 LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
@@ -184,6 +197,12 @@ class Frozen(BaseModel):
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _interval_order(interval: tuple[time, time | None]) -> tuple[time, bool, time]:
+    """Sort key of a parsed interval: by start, then end, "24:00" (None) after any time."""
+    start, end = interval
+    return start, end is None, end or time.min
 
 
 def parse_interval(text: str) -> tuple[time, time | None]:
@@ -317,7 +336,7 @@ class CalendarV1(Frozen):
                 if day in seen:
                     raise ValueError(f"weekday {day!r} given twice ({seen[day]!r} and {key!r})")
                 seen[day] = key
-            parsed = sorted(parse_interval(i) for i in intervals)
+            parsed = sorted((parse_interval(i) for i in intervals), key=_interval_order)
             for (_, end), (start, _) in itertools.pairwise(parsed):
                 if end is None or start < end:
                     raise ValueError(f"working intervals overlap on {key!r}: {list(intervals)}")
@@ -334,7 +353,9 @@ class CalendarV1(Frozen):
         out: dict[int, list[tuple[time, time | None]]] = {i: [] for i in range(7)}
         for key, intervals in self.hours.items():
             for day in _expand_weekdays(key):
-                out[WEEKDAYS.index(day)] = sorted(parse_interval(i) for i in intervals)
+                out[WEEKDAYS.index(day)] = sorted(
+                    (parse_interval(i) for i in intervals), key=_interval_order
+                )
         return out
 
 

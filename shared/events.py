@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ import orjson
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from shared.contracts import (
+    CalendarV1,
     ClockName,
     EventTime,
     Frozen,
@@ -200,6 +200,20 @@ class HandoffState(StrEnum):
     CANCELLED = "cancelled"
 
 
+LifecycleName = Literal[
+    "expected",
+    "submitted",
+    "accepted",
+    "completed",
+    "rejected",
+    "paused",
+    "resumed",
+    "reprioritized",
+    "cancelled",
+    "rated",
+]
+
+
 class ClockStatusV1(Frozen):
     """One clock of one cycle as of `HandoffStatusV1.as_of`."""
 
@@ -211,10 +225,41 @@ class ClockStatusV1(Frozen):
     deadline: UtcDatetime | None
     stopped_at: UtcDatetime | None
     target_seconds: float
+    priority: Priority | None = Field(None, description="the priority the clock is judged by")
+    elapsed_business_seconds: float | None = Field(
+        None, description="business time used as of as_of (pauses excluded)"
+    )
+    elapsed_wall_seconds: float | None = None
+    paused_business_seconds: float | None = None
+    warnings_at: tuple[UtcDatetime | None, ...] = Field(
+        (), description="while running: when each warning threshold is reached (null: paused)"
+    )
+
+
+class CycleStatusV1(Frozen):
+    """One delivery of the handoff to its receiver, until completion, rejection or cancel."""
+
+    cycle: int
+    started_at: UtcDatetime
+    ended_at: UtcDatetime | None
+    ended_by: Literal["completed", "rejected", "cancelled"] | None
+
+
+class EventRecordV1(Frozen):
+    """One lifecycle event of a handoff, as its status lists it."""
+
+    type: LifecycleName
+    occurred_at: UtcDatetime
+    event_id: str
 
 
 class HandoffStatusV1(Frozen):
-    """The SLA status of a handoff: the compacted table other services materialise."""
+    """The SLA status of a handoff: the compacted table other services materialise.
+
+    The optional fields (all written by sla since they exist) make a row enough to answer every
+    status query on any instance: with the calendar, a reader brings a running clock's business
+    time from `as_of` to its own now.
+    """
 
     case_id: str
     kind: str
@@ -226,6 +271,12 @@ class HandoffStatusV1(Frozen):
     standard_version: int
     clocks: tuple[ClockStatusV1, ...]
     as_of: UtcDatetime
+    calendar: CalendarV1 | None = Field(None, description="the calendar the clocks run on")
+    objective: float | None = None
+    warnings: tuple[int, ...] | None = Field(None, description="warning thresholds, %")
+    cycles: tuple[CycleStatusV1, ...] = ()
+    history: tuple[EventRecordV1, ...] = ()
+    closed_at: UtcDatetime | None = Field(None, description="completed or cancelled at")
 
 
 # --------------------------------------------------------------------------- chains
@@ -348,19 +399,6 @@ for _type, _version in PAYLOADS:
 
 LIFECYCLE_TYPES: tuple[str, ...] = tuple(t for t, _ in PAYLOADS if t.startswith("handoff."))
 """Every lifecycle event type, in SPEC order."""
-
-LifecycleName = Literal[
-    "expected",
-    "submitted",
-    "accepted",
-    "completed",
-    "rejected",
-    "paused",
-    "resumed",
-    "reprioritized",
-    "cancelled",
-    "rated",
-]
 
 
 class UnknownEventType(ValueError):
@@ -511,48 +549,6 @@ def utc_text_us(us: int) -> str:
     return (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat() + "Z"
 
 
-def encode_event(
-    event_type: str,
-    data: dict[str, Any],
-    *,
-    event_id: str,
-    key: str,
-    producer: str,
-    occurred_at: datetime,
-    recorded_at: datetime,
-    correlation_id: str | None = None,
-    causation_id: str | None = None,
-) -> EncodedEvent:
-    """Encode an event the way `Envelope.to_bytes` does, from plain JSON data.
-
-    For producers' own, already-correct data on hot paths; the layout is the envelope's
-    (tests decode every such event with `Envelope.from_bytes`, which validates it).
-    """
-    version = LATEST_VERSION[event_type]
-    doc: dict[str, Any] = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "schema_version": version,
-        "occurred_at": utc_text(occurred_at),
-        "recorded_at": utc_text(recorded_at),
-        "producer": producer,
-        "key": key,
-    }
-    if correlation_id is not None:
-        doc["correlation_id"] = correlation_id
-    if causation_id is not None:
-        doc["causation_id"] = causation_id
-    doc["data"] = data
-    value = json.dumps(doc, separators=(",", ":")).encode()
-    return EncodedEvent(
-        event_id,
-        event_type,
-        key.encode(),
-        value,
-        ce_headers(event_id, event_type, producer, version),
-    )
-
-
 def encode_payload(
     payload: Frozen,
     *,
@@ -562,6 +558,7 @@ def encode_payload(
     occurred_at: datetime,
     recorded_at: datetime,
     correlation_id: str | None = None,
+    causation_id: str | None = None,
     source: str | None = None,
     digest: str | None = None,
     data: bytes | None = None,
@@ -585,6 +582,8 @@ def encode_payload(
     }
     if correlation_id is not None:
         head["correlation_id"] = correlation_id
+    if causation_id is not None:
+        head["causation_id"] = causation_id
     if source is not None:
         head["source"] = source
     if digest is not None:
@@ -650,8 +649,10 @@ __all__ = [
     "ChainV1",
     "ClockStage",
     "ClockStatusV1",
+    "CycleStatusV1",
     "EncodedEvent",
     "Envelope",
+    "EventRecordV1",
     "HandoffAcceptedV1",
     "HandoffCancelledV1",
     "HandoffCompletedV1",
@@ -683,7 +684,6 @@ __all__ = [
     "ValidationError",
     "ce_headers",
     "derived_id",
-    "encode_event",
     "encode_payload",
     "make_envelope",
     "payload_json",

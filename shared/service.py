@@ -9,10 +9,10 @@ docs work on a machine without internet).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from starlette.types import Lifespan
@@ -61,12 +61,6 @@ def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def put_api_first(app: FastAPI) -> None:
-    """Move the service's own `/v1` routes ahead of docs, health and metrics: Starlette tries
-    routes in order, so the hot endpoints should not be matched last."""
-    app.router.routes.sort(key=lambda r: 0 if getattr(r, "path", "").startswith("/v1") else 1)
-
-
 def service_app(
     *,
     title: str,
@@ -78,8 +72,12 @@ def service_app(
     checks: Callable[[], dict[str, bool]],
     render: Render | None = None,
     description: str | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """A service's app with the common surface installed; refuses to start without keys."""
+    """A service's app with the common surface installed; refuses to start without keys.
+
+    `routers` are the service's own API: matched first (a request tries routes in order, and
+    each included router costs its share of every request it is tried for)."""
     app = FastAPIOffline(
         title=title,
         summary=summary,
@@ -92,6 +90,10 @@ def service_app(
     app.state.clock = clock
     app.state.keyring = keyring_for(settings.api_keys, clock, settings.rate_limit)
     install_error_handlers(app)
+    built_in = len(app.router.routes)
+    for router in routers:
+        app.include_router(router)
+    app.router.routes[:] = app.router.routes[built_in:] + app.router.routes[:built_in]
     app.include_router(health_router(checks))
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app.include_router(metrics_router(render or registry_renderer(registry), token))

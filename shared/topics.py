@@ -35,9 +35,18 @@ class Stream(StrEnum):
     states (`<id>/retry`), sent or dead markers (`<id>/done`) and cancellations, each on the
     partition of its handoff. Compacted so every key keeps its last state, and deleted after
     NOTIFICATION_RETENTION_MS so markers of long-sent notifications do not pile up."""
+    METRICS_STATE = "metrics.state.v1"
+    """Compacted changelog of the metrics service's totals: one record per shard and pair,
+    written in the same transaction as the metrics consumer's offsets."""
 
 
-COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP, Stream.HANDOFFS}
+COMPACTED = {
+    Stream.STATUS,
+    Stream.SLA_STATE,
+    Stream.PROCESS_MAP,
+    Stream.HANDOFFS,
+    Stream.METRICS_STATE,
+}
 SINGLE_PARTITION = {Stream.PROCESS_MAP}
 DLQ_SOURCES = (Stream.RAW, Stream.ROUTED, Stream.DECISIONS)
 """Streams whose poison records are dead-lettered (events an upstream system or service sent:

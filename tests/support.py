@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,6 +58,24 @@ class Broker:
         pid_file = Path(self.env["KAFKA_DATA_DIR"]) / "kafka.pid"
         if pid_file.exists():
             subprocess.run(["kill", "-9", pid_file.read_text().strip()], check=False)
+
+
+@contextlib.contextmanager
+def bench_broker() -> Iterator[str]:
+    """The bootstrap address a benchmark runs against: BATON_BENCH_BOOTSTRAP if set (make bench
+    starts one broker for all of them), else a broker started here on port 19492 and removed
+    afterwards."""
+    bootstrap = os.environ.get("BATON_BENCH_BOOTSTRAP")
+    if bootstrap is not None:
+        yield bootstrap
+        return
+    broker = Broker(19492, "bench")
+    broker.clean()
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.clean()
 
 
 def fresh_settings(bootstrap: str, partitions: int = 2) -> KafkaSettings:

@@ -211,7 +211,7 @@ def deployment(service: Service) -> dict[str, Any]:
         "securityContext": hardened(),
         "volumeMounts": mounts(service),
     }
-    # metrics: never two at once during a rollout (they would expose every gauge twice).
+    # metrics: never two of one shard at once during a rollout (the newer fences the older).
     strategy: dict[str, Any] = (
         {"type": "Recreate"}
         if service.name == "metrics"

@@ -23,7 +23,7 @@ from intake.settings import Settings
 from shared.clock import Clock, SystemClock
 from shared.kafka import BrokerWatch, Publisher
 from shared.logs import configure_observability
-from shared.service import put_api_first, service_app
+from shared.service import service_app
 from shared.topics import Stream
 
 
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {
             "kafka": watch.connected and publisher.ready,
             "process_map": maps.ready,
@@ -101,6 +102,4 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.maps = maps
     app.state.dead_letters = dead_letters
     routes.install_error_mapping(app, settings.retry_after_s, metrics)
-    app.include_router(routes.router)
-    put_api_first(app)
     return app

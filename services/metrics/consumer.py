@@ -1,15 +1,16 @@
-"""metrics' Kafka entrypoint: two table readers and one consumer loop, wired to the handlers.
+"""metrics' Kafka entrypoint: two table readers and one transactional consumer loop, wired to
+the handlers.
 
 Delivery semantics:
 - `routing.processmap.v1` and `sla.status.v1` (compacted): read from the beginning at every
   start, no consumer group, no commits (shared TableReader); the catalog and the status board
   are rebuilt from Kafka, so the gauges computed from them never drift.
-- `sla.decisions.v1` and `handoff.routed.v1`: consumer group `metrics`, read_committed (the sla
-  service writes decisions in transactions), at-least-once delivery made exactly-once for what
-  is *exposed*: de-duplicated by event_id (ConsumerLoop's window, and per event id in the
-  staging), effects staged per partition and applied only after that partition's offsets are
-  committed. A crash before the commit replays records whose effects were never exposed.
-  Unlabelable events (a process the catalog lacks) go to the DLQ and count as invalid.
+- `sla.decisions.v1` and `handoff.routed.v1`: consumer group `metrics-<shard>` (one member:
+  every partition), read_committed, exactly-once (shared TransactionalLoop): each fetch is one
+  transaction holding the changed pair tallies (`metrics.state.v1`, compacted), the dead
+  letters and the consumer offsets, exposed only once it committed. At start, after fencing
+  any previous process of the same shard, the tallies are restored from `metrics.state.v1`
+  and the counters continue from there. Unlabelable events go to the DLQ, counted invalid.
 - The consumer starts only once a process map is loaded and both tables caught up: labelling
   needs the catalog, and rework/ratings need the pairs the status table knows.
 """
@@ -27,13 +28,15 @@ from metrics.settings import Settings
 from shared.events import PAYLOADS
 from shared.kafka import (
     BrokerWatch,
-    ConsumerLoop,
+    KafkaUnavailable,
     LagCollector,
     ProcessedCounter,
-    Publisher,
     TableReader,
+    read_table,
 )
+from shared.retry import retrying
 from shared.topics import Stream
+from shared.transactional import TransactionalLoop
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +53,26 @@ class MetricsConsumer:
     ) -> None:
         kafka = settings.kafka
         topics = kafka.topics
-        group = kafka.group("metrics")
+        group = kafka.group(f"metrics-{service.shard.name}")
         self._service = service
+        self._kafka = kafka
+        self._changelog = topics.name(Stream.METRICS_STATE)
         self.watch = BrokerWatch(kafka, "metrics")
-        self.publisher = Publisher(kafka, client_id=group, watch=self.watch)
         self.map_reader = TableReader(
             kafka, [topics.name(Stream.PROCESS_MAP)], service.on_process_map
         )
         self.status_reader = TableReader(kafka, [topics.name(Stream.STATUS)], service.on_status)
-        self.loop = ConsumerLoop(
+        self.loop = TransactionalLoop(
             kafka=kafka,
             topics=[topics.name(Stream.DECISIONS), topics.name(Stream.ROUTED)],
             group_id=group,
-            handler=service.handle,
-            publisher=self.publisher,
+            transactional_id=group,
+            handler=service,
             dlq_topic=topics.dlq_of,
             processed=processed,
             known_event_types=frozenset(t for t, _ in PAYLOADS),
+            on_start=self._restore,
             dedup_window=settings.dedup_window,
-            after_commit=service.after_commit,
-            revoked=service.revoked,
         )
         registry.register(LagCollector(group, self.loop.lag))
         self._starter: asyncio.Task[None] | None = None
@@ -78,7 +81,6 @@ class MetricsConsumer:
     async def start(self) -> None:
         """Start the table readers now, the consumer once they are ready (in the background)."""
         await self.watch.start()
-        await self.publisher.start()
         await self.map_reader.start()
         await self.status_reader.start()
         self._starter = asyncio.create_task(self._start_consumer(), name="metrics-starter")
@@ -92,8 +94,17 @@ class MetricsConsumer:
         await self.loop.start()
         self._loop_started = True
 
+    async def _restore(self) -> None:
+        """After fencing, before consuming: the totals of this shard from its changelog."""
+        table = await retrying(
+            lambda: read_table(self._kafka, self._changelog),
+            on=(KafkaUnavailable,),
+            what="reading the metrics changelog",
+        )
+        self._service.restore(table)
+
     async def stop(self) -> None:
-        """Stop in reverse: the loop (which commits the batch in hand), readers, producer."""
+        """Stop in reverse: the loop (which commits the fetch in hand), readers."""
         if self._starter is not None:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,15 +112,18 @@ class MetricsConsumer:
         await self.loop.stop()
         await self.status_reader.stop()
         await self.map_reader.stop()
-        await self.publisher.stop()
         await self.watch.stop()
 
     def checks(self) -> dict[str, bool]:
-        """Readiness: a catalog, both tables caught up and followed, the consumer joined its
-        group and still consuming (a dead task would freeze every metric silently)."""
+        """Readiness: a catalog, both tables caught up and followed, the totals restored, the
+        consumer joined its group and still consuming (a dead or fenced task would freeze
+        every metric silently)."""
         return {
             "kafka": self.watch.connected,
             "process_map": self.map_reader.ready and self._service.catalog_loaded.is_set(),
             "status_table": self.status_reader.ready,
-            "consumer": self._loop_started and self.loop.running and self.loop.joined.is_set(),
+            "consumer": self._loop_started
+            and self.loop.running
+            and self.loop.restored.is_set()
+            and self.loop.joined.is_set(),
         }

@@ -1,19 +1,26 @@
-"""metrics' use cases: events become staged effects; committed effects become exposed metrics;
-table records become the catalog and the status board.
+"""metrics' use cases: events become staged pair tallies; committed tallies become exposed
+metrics; table records become the catalog and the status board.
 
-Restart safety: the effects of a partition's records are staged under that partition (the
-consumer passes it with every event), and applied to the exposed families only in
-`after_commit(tp)`, i.e. once the consumer committed their offsets. A crash
-before the commit loses only effects nobody saw, and the records replay after the restart; a
-restart begins at 0 (a normal counter reset for Prometheus) from the committed offsets, so no
-record is ever exposed twice. Gauges come from the tables, rebuilt from Kafka at every start.
+Exactly-once totals: the consumer (shared/transactional.py) hands every event of a fetch to
+`handle`, which applies its effects to a copy of the pair's tally (`domain/tally.py`); then
+`prepare` gives the changed tallies as changelog records, which the consumer writes in ONE
+Kafka transaction with the fetch's offsets; `committed` makes them the exposed values. So the
+exposed totals are always a function of the committed log: a crash anywhere loses nothing
+that was exposed and exposes nothing twice, and a restart `restore`s the tallies from the
+changelog and continues them (no counter reset). Gauges come from the tables, rebuilt from
+Kafka at every start.
+
+Sharding: this instance keeps only the pairs its `Shard` owns -- their tallies, status rows
+and catalog gauges -- so N instances expose each series once. Every instance reads every event
+(a pair's handoffs are spread over all partitions) and ignores other shards' pairs; an
+unlabelable event is dead-lettered by the shard that owns its pair (shard 0 if none is known).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -21,53 +28,25 @@ from pydantic import ValidationError
 from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.effects import Effect, Unlabelable, announced_pair, effects_of
 from metrics.domain.pairs import PairMemory
+from metrics.domain.shards import Shard
 from metrics.domain.status import StatusBoard
+from metrics.domain.tally import CorruptTally, PairTally, changelog_key, pair_of_key
 from shared.events import Envelope, HandoffStatusV1
-from shared.kafka import Outbound, ProcessedCounter, Rejected, Source
+from shared.kafka import ProcessedCounter, Record, Rejected, Source
 from shared.mapwire import CURRENT_KEY, CorruptMap, MapAssembler
 
 log = logging.getLogger(__name__)
 
 
-class Staging:
-    """Effects of handled events, per partition and event id, until that partition commits."""
-
-    def __init__(self) -> None:
-        self._pending: dict[Source, dict[str, list[Effect]]] = {}
-
-    def stage(self, source: Source, event_id: str, effects: Sequence[Effect]) -> None:
-        """Hold an event's effects (a repeat of the same event id replaces, never adds)."""
-        self._pending.setdefault((source[0], source[1]), {})[event_id] = list(effects)
-
-    def take(self, source: Source) -> list[Effect]:
-        """Every effect staged for a partition whose offsets were just committed."""
-        staged = self._pending.pop((source[0], source[1]), None)
-        if not staged:
-            return []
-        return [effect for effects in staged.values() for effect in effects]
-
-    def drop(self, sources: Iterable[Source]) -> None:
-        """Forget what partitions leaving this member staged: whatever is still staged when
-        a partition is revoked failed to commit, and its records replay on the new owner."""
-        for source in sources:
-            dropped = self._pending.pop((source[0], source[1]), None)
-            if dropped:
-                log.warning("dropping %d uncommitted events of revoked %s", len(dropped), source)
-
-    def pending(self) -> int:
-        """Events handled but not committed yet."""
-        return sum(len(events) for events in self._pending.values())
-
-
 class Exposed(Protocol):
-    """Where committed effects go: the exposed metric families."""
+    """Where committed tallies go: the exposed metric families."""
 
-    def apply(self, effect: Effect) -> None:
-        """Expose one committed effect."""
+    def load(self, tally: PairTally) -> None:
+        """Expose every value of a pair's tally."""
         ...
 
-    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
-        """Create every series of a catalog (of the given pairs only, if any) at 0."""
+    def exemplify(self, effects: Iterable[Effect]) -> None:
+        """Show committed observations as exemplars."""
         ...
 
 
@@ -79,21 +58,27 @@ class MetricsService:
         instruments: Exposed,
         board: StatusBoard,
         pairs: PairMemory,
-        staging: Staging,
         processed: ProcessedCounter,
         *,
+        shard: Shard,
+        changelog_topic: str,
         map_topic: str,
         status_topic: str,
     ) -> None:
         self.instruments = instruments
         self.board = board
         self.pairs = pairs
-        self.staging = staging
+        self.shard = shard
         self.catalog = Catalog.empty()
         self.catalog_loaded = asyncio.Event()
+        self.tallies: dict[Pair, PairTally] = {}
+        """Committed totals of this shard's pairs (what is exposed)."""
+        self._staged: dict[Pair, PairTally] = {}
+        self._exemplars: list[Effect] = []
         self._processed = processed
         self._assembler = MapAssembler()
         self._implied: set[Pair] = set()
+        self._changelog = changelog_topic
         self._map_topic = map_topic
         self._status_topic = status_topic
 
@@ -101,48 +86,92 @@ class MetricsService:
         """The (from, to) of a handoff: the status table first, then what events said."""
         return self.board.pair_of(handoff_id) or self.pairs.get(handoff_id)
 
-    async def handle(self, envelope: Envelope, source: Source) -> Sequence[Outbound]:
-        """One consumed event from partition `source`: stage its effects until that partition
-        commits; an unlabelable event is rejected (dead-lettered and counted as invalid),
-        never turned into a label."""
+    # ------------------------------------------------------------------ events
+
+    def handle(self, envelope: Envelope, source: Source) -> None:
+        """Stage one consumed event's effects on this shard's pairs; an unlabelable event is
+        rejected (dead-lettered and counted as invalid) by its pair's shard, never turned
+        into a label."""
         pair = announced_pair(envelope)
         if pair is not None:
             self.pairs.remember(envelope.key, pair)
         try:
             effects = effects_of(envelope, self.catalog, self.pair_of)
         except Unlabelable as exc:
-            raise Rejected(exc.code, str(exc)) from exc
-        if effects:
-            self._seen(effect.labels[:2] for effect in effects)  # every family starts (f, t)
-        self.staging.stage(source, envelope.event_id, effects)
-        return ()
+            who = pair or self.pair_of(envelope.key)
+            if self.shard.owns(who) if who is not None else self.shard.index == 0:
+                raise Rejected(exc.code, str(exc)) from exc
+            return
+        owns = self.shard.owns
+        mine = [e for e in effects if owns((e.labels[0], e.labels[1]))]
+        if not mine:
+            return
+        self._seen((e.labels[0], e.labels[1]) for e in mine)
+        for effect in mine:
+            key = (effect.labels[0], effect.labels[1])
+            tally = self._staged.get(key)
+            if tally is None:
+                committed = self.tallies.get(key)
+                tally = committed.copy() if committed is not None else PairTally(key)
+                self._staged[key] = tally
+            tally.apply(effect)
+            if effect.exemplar is not None:
+                self._exemplars.append(effect)
 
-    def _seen(self, pairs: Iterable[tuple[str, ...]]) -> None:
-        """Pairs that showed up: an implied one (carried by a default route) joins the
-        catalog, its series pre-initialised, its targets and objective exposed."""
-        known = self.catalog
-        fresh = [
-            (p[0], p[1])
-            for p in pairs
-            if len(p) == 2 and p[0] != p[1] and known.implies(p[0], p[1])
+    def prepare(self) -> Sequence[Record]:
+        """The changelog records of every pair changed since the last commit."""
+        name = self.shard.name
+        return [
+            (self._changelog, tally.encode(), changelog_key(name, pair), [], None)
+            for pair, tally in self._staged.items()
         ]
+
+    def committed(self) -> None:
+        """The staged tallies and the offsets are committed: expose them."""
+        for pair, tally in self._staged.items():
+            self.tallies[pair] = tally
+            self.instruments.load(tally)
+        self.instruments.exemplify(self._exemplars)
+        self._staged = {}
+        self._exemplars = []
+
+    def aborted(self) -> None:
+        """The transaction failed: its events come again from the committed offsets."""
+        if self._staged:
+            log.warning("dropping the staged tallies of %d pairs", len(self._staged))
+        self._staged = {}
+        self._exemplars = []
+
+    def restore(self, changelog: Mapping[bytes, bytes | None]) -> None:
+        """Rebuild this shard's committed tallies from its changelog (read to its end)."""
+        name, owns = self.shard.name, self.shard.owns
+        for key, value in changelog.items():
+            pair = pair_of_key(name, key)
+            if pair is None or value is None or not owns(pair):
+                continue
+            try:
+                tally = PairTally.decode(pair, value)
+            except CorruptTally as exc:
+                log.error("changelog record of %s unreadable, its totals restart: %s", pair, exc)
+                self._processed.inc(self._changelog, "metrics.state", "invalid")
+                continue
+            self.tallies[pair] = tally
+            self.instruments.load(tally)
+        log.info("restored the totals of %d pairs (shard %s)", len(self.tallies), name)
+
+    def _seen(self, pairs: Iterable[Pair]) -> None:
+        """Pairs that showed up: an implied one (carried by a default route) joins the
+        catalog, its targets and objective exposed."""
+        known = self.catalog
+        fresh = [p for p in pairs if p[0] != p[1] and known.implies(p[0], p[1])]
         if not fresh:
             return
         grown = known.with_pairs(fresh)
         if grown is not known:
-            added = grown.pairs[len(known.pairs) :]
             self.catalog = grown
-            self._implied.update(added)
-            self.instruments.preinitialise(grown, added)
+            self._implied.update(grown.pairs[len(known.pairs) :])
 
-    def after_commit(self, source: Source) -> None:
-        """The partition's offsets are committed: expose its effects."""
-        for effect in self.staging.take(source):
-            self.instruments.apply(effect)
-
-    def revoked(self, sources: Iterable[Source]) -> None:
-        """Partitions left this member: what they staged was never committed here."""
-        self.staging.drop(sources)
+    # ------------------------------------------------------------------ tables
 
     def on_process_map(self, key: bytes, value: bytes | None) -> None:
         """TableReader callback for `routing.processmap.v1`: a part is held, a manifest
@@ -162,7 +191,6 @@ class MetricsService:
         catalog = Catalog.from_map(pmap).with_pairs(self._implied)
         self._implied = {p for p in self._implied if p in set(catalog.pairs)}
         self.catalog = catalog
-        self.instruments.preinitialise(catalog)
         self.catalog_loaded.set()
         log.info("process map version %d: %d pairs", catalog.version, len(catalog.pairs))
 
@@ -180,5 +208,11 @@ class MetricsService:
             self._processed.inc(self._status_topic, "sla.status", "invalid")
             self.board.put(handoff_id, None)
             return
+        pair = (status.from_process, status.to_process)
+        if not self.shard.owns(pair):
+            # Another shard's row: only its pair is kept, to label this handoff's rework.
+            self.board.put(handoff_id, None)
+            self.pairs.remember(handoff_id, pair)
+            return
         self.board.put(handoff_id, status)
-        self._seen([(status.from_process, status.to_process)])
+        self._seen([pair])

@@ -4,7 +4,9 @@ Run: `uvicorn --factory metrics.main:create_app --port 8004` -- as ONE process (
 `--workers`, no client_python multiprocess mode): the scrape-time gauges are custom collectors
 over in-memory tables and histograms carry exemplars, both of which multiprocess mode drops;
 every worker would also read the tables and split the consumer group's partitions, so each
-would expose only a part. Scale out with more instances and Kafka partitions instead.
+would expose only a part. Scale out with shards instead: METRICS_SHARDS=N instances, each with
+its own METRICS_SHARD (0 .. N-1), expose each pair's series from exactly one of them (README,
+Scaling the metrics service).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from metrics.adapters.exposition import Exposition
 from metrics.adapters.instruments import CatalogGauges, Instruments, StateGauges
 from metrics.consumer import MetricsConsumer
 from metrics.domain.pairs import PairMemory
+from metrics.domain.shards import Shard
 from metrics.domain.status import StateView, StatusBoard
-from metrics.handlers import MetricsService, Staging
+from metrics.handlers import MetricsService
 from metrics.settings import Settings
 from shared.clock import Clock, SystemClock
 from shared.kafka import ProcessedCounter
@@ -39,18 +42,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     instruments = Instruments()
     board = StatusBoard()
     topics = settings.kafka.topics
+    shard = Shard(settings.shard, settings.shards)
     service = MetricsService(
         instruments,
         board,
         PairMemory(settings.pair_memory),
-        Staging(),
         processed,
+        shard=shard,
+        changelog_topic=topics.name(Stream.METRICS_STATE),
         map_topic=topics.name(Stream.PROCESS_MAP),
         status_topic=topics.name(Stream.STATUS),
     )
     kafka = MetricsConsumer(settings, service, registry, processed)
     state = StateGauges(StateView(board), lambda: service.catalog, clock)
-    targets = CatalogGauges(lambda: service.catalog)
+    targets = CatalogGauges(
+        lambda: service.catalog, shard, lambda: instruments.in_use.union(board.open_keys())
+    )
     exposition = Exposition(registry, [instruments.render, state.render, targets.render])
 
     @asynccontextmanager
@@ -74,5 +81,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         render=exposition.render,
     )
     app.state.service = service
+    app.state.instruments = instruments
     app.state.kafka = kafka
     return app

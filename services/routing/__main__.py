@@ -17,6 +17,7 @@ from routing.adapters.bpi import BpiLogError, bpi_map_yaml, read_teams
 from routing.adapters.mapfile import parse_map_text, read_map_file
 from routing.domain.processmap import InvalidProcessMap
 from routing.settings import DEFAULT_MAP, REPO_ROOT
+from shared.clock import SystemClock
 
 
 def bpi_log() -> Path:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate-bpi":
         return generate_bpi(args.csv or bpi_log(), args.output)
     try:
-        draft = read_map_file(args.file)
+        draft = read_map_file(args.file, checked_at=SystemClock().now())
     except InvalidProcessMap as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -56,14 +56,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     configure_observability(settings.log_level)
     clock = clock or SystemClock()
     path, limit = settings.process_map, settings.max_map_bytes
-    draft = read_map_file(path, limit)
+    draft = read_map_file(path, limit, checked_at=clock.now())
     registry = CollectorRegistry()
     watch = BrokerWatch(settings.kafka, "routing")
     publisher = Publisher(settings.kafka, client_id="routing", watch=watch)
     maps = MapState()
     store = MapTopic(settings.kafka, publisher, settings.map_part_bytes)
     origin = Provenance(str(path), settings.map_revision, settings.map_author)
-    keeper = MapKeeper(maps, store, clock, origin, lambda: read_map_file(path, limit))
+    keeper = MapKeeper(
+        maps, store, clock, origin, lambda: read_map_file(path, limit, checked_at=clock.now())
+    )
     topics = settings.kafka.topics
     counters = NotificationCounters(registry)
     notices = Notices(topics.name(Stream.NOTIFICATIONS), clock, counters)
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=clock,
         lifespan=lifespan,
         registry=registry,
+        routers=[routes.router],
         checks=lambda: {"kafka": watch.connected, **consumer.checks()},
     )
     app.state.maps = maps
@@ -153,7 +156,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.consumer = consumer.loop
     app.state.routing = consumer
     app.state.validating = asyncio.Semaphore(1)
-    app.include_router(routes.router)
     return app
 
 

@@ -92,7 +92,7 @@ class MapQueries:
     def preview(self, text: str, now: datetime) -> Preview:
         """Check a map given as YAML text against the one in force; raises InvalidProcessMap
         listing every error."""
-        draft = parse_map_text(text)
+        draft = parse_map_text(text, checked_at=now)
         current = self._state.current
         return Preview(
             draft,

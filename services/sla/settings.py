@@ -18,4 +18,10 @@ class Settings(ServiceSettings):
     orphan_retention_s: int = Field(
         86400, ge=1, description="how long events wait for their handoff's opening event"
     )
+    history_idle_s: int = Field(
+        60,
+        ge=1,
+        description="how long a partition's history stays quiet before its stream time moves "
+        "to now (the open clocks of a backfill are then decided)",
+    )
     max_records: int = Field(200, ge=1, le=5000, description="input records per transaction")

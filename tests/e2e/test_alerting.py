@@ -83,11 +83,23 @@ async def test_a_heartbeat_breach_pages_the_receiving_team_with_its_labels_and_l
         )
         await alertmanager.ready()
         await prometheus.ready()
+        warm = f"hb-{uuid.uuid4().hex[:6]}-warm"
+        async with httpx.AsyncClient(base_url=system.intake.url, headers=AUTH) as client:
+            # A first P1 handoff of the pair, answered at once: opening it creates the pair's
+            # P1 outcome series at 0 (metrics does that for every pair and priority in use).
+            r = await client.post("/v1/handoffs", json={
+                "handoff_id": warm, "event_id": f"{warm}-s", "case_id": f"{warm}-case",
+                "kind": "heartbeat", "from": "service-desk", "priority": "P1"})  # fmt: skip
+            assert r.status_code == 202, r.text
+            r = await client.post(
+                f"/v1/handoffs/{warm}/events", json={"type": "accepted", "event_id": f"{warm}-a"}
+            )
+            assert r.status_code == 202, r.text
         async with httpx.AsyncClient(base_url=prometheus.url) as client:
 
             async def scraped_zero() -> bool:
-                # The pre-initialised 0 must be scraped before the misses, or increase() has
-                # nothing to start from.
+                # The 0 must be scraped before the misses, or increase() has nothing to start
+                # from.
                 r = await client.get("/api/v1/query", params={
                     "query": 'count_over_time(handoff_target_outcomes_total{from_team='
                              '"service-desk",to_team="it-l2-network",priority="P1",'

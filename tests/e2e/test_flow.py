@@ -72,7 +72,7 @@ async def test_submitted_accepted_completed_show_up_as_met_outcomes_and_duration
 
     assert await wait_for(counted, what="met outcome on /metrics") >= 1
     durations = await metric(
-        system, "handoff_duration_seconds_count", f'{PAIR};priority="P3";milestone="response"'
+        system, "handoff_duration_seconds_count", f'{PAIR};milestone="response"'
     )
     assert durations is not None and durations >= 1
     opened = await metric(system, "handoff_opened_total", f'{PAIR};priority="P3"')
@@ -149,3 +149,67 @@ async def test_bad_input_gets_a_4xx_naming_the_field_never_a_500(system: System)
             "/v1/events", content=b"{not json", headers={"content-type": "application/json"}
         )
         assert r.status_code == 400
+
+
+async def test_cloudevents_in_all_three_modes_land_in_slas_status(system: System) -> None:
+    run = uuid.uuid4().hex[:8]
+    ids = {mode: f"ce-{mode}-{run}" for mode in ("structured", "batch", "binary")}
+
+    def opening(mode: str) -> dict[str, object]:
+        return {
+            "specversion": "1.0",
+            "id": f"{ids[mode]}-s",
+            "source": "/erp",
+            "type": "baton.handoff.submitted",
+            "subject": ids[mode],
+            "data": {"case_id": f"CE-{run}", "kind": "heartbeat", "from": "service-desk"},
+        }
+
+    async with httpx.AsyncClient(base_url=system.intake.url, headers=AUTH) as client:
+        structured = await client.post(
+            "/v1/events",
+            json=opening("structured"),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+        batch = await client.post(
+            "/v1/events",
+            json=[
+                opening("batch"),
+                {**opening("batch"), "id": f"{ids['batch']}-a", "type": "baton.handoff.accepted"}
+                | {"data": None},
+            ],
+            headers={"Content-Type": "application/cloudevents-batch+json"},
+        )
+        await client.post(
+            "/v1/events",
+            json=opening("binary"),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+        binary = await client.post(
+            "/v1/events",
+            json={"reason": "waiting for the caller"},
+            headers={
+                "ce-specversion": "1.0",
+                "ce-id": f"{ids['binary']}-p",
+                "ce-source": "/ticketing",
+                "ce-type": "baton.handoff.paused",
+                "ce-subject": ids["binary"],
+            },
+        )
+    for answer in (structured, batch, binary):
+        assert answer.status_code == 202, answer.text
+
+    async def landed() -> dict[str, dict] | None:
+        found = {mode: await handoff_status(system, hid) for mode, hid in ids.items()}
+        return found if all(found.values()) else None
+
+    found = await wait_for(landed, what="the three CloudEvents handoffs in sla")
+    assert {mode: body["to"] for mode, body in found.items()} == dict.fromkeys(ids, "it-l2-network")
+    history = {mode: [e["type"] for e in body["history"]] for mode, body in found.items()}
+    assert history["batch"] == ["submitted", "accepted"]
+
+    async def paused() -> bool:
+        body = await handoff_status(system, ids["binary"])
+        return bool(body) and any(c["stage"] == "paused" for c in body["clocks"])
+
+    assert await wait_for(paused, what="the binary-mode pause applied")

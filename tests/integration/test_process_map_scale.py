@@ -4,7 +4,6 @@ metrics' catalog, reloaded without a restart, and read back as history."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -12,10 +11,10 @@ from prometheus_client import CollectorRegistry
 
 import builders as b
 from intake.adapters.kafka import MapTable
-from metrics.domain.catalog import Catalog, Pair
 from metrics.domain.pairs import PairMemory
+from metrics.domain.shards import Shard
 from metrics.domain.status import StatusBoard
-from metrics.handlers import MetricsService, Staging
+from metrics.handlers import MetricsService
 from routing.main import create_app
 from routing.settings import Settings
 from shared.events import HandoffSubmittedV1
@@ -28,17 +27,14 @@ ROUTES = 10_000
 PART_BYTES = 64 * 1024  # the 10,000-route map compresses to ~100 KB: several parts
 
 
-class Preinitialised:
-    """metrics' exposed families, standing in: which catalogs were pre-initialised."""
+class Unexposed:
+    """metrics' exposed families, standing in (this test reads the catalog only)."""
 
-    def __init__(self) -> None:
-        self.catalogs: list[Catalog] = []
-
-    def apply(self, effect: object) -> None:
+    def load(self, tally: object) -> None:
         pass
 
-    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
-        self.catalogs.append(catalog)
+    def exemplify(self, effects: object) -> None:
+        pass
 
 
 def opening(origin: str, kind: str, to: str | None = None) -> HandoffSubmittedV1:
@@ -61,13 +57,13 @@ async def test_a_10000_route_map_is_published_in_parts_and_applied_by_every_read
         map_author="ci",
     )
     door = MapTable(kafka)
-    exposed = Preinitialised()
     metrics = MetricsService(
-        exposed,
+        Unexposed(),
         StatusBoard(),
         PairMemory(10),
-        Staging(),
         ProcessedCounter(CollectorRegistry()),
+        shard=Shard(),
+        changelog_topic=kafka.topics.name(Stream.METRICS_STATE),
         map_topic=kafka.topics.name(Stream.PROCESS_MAP),
         status_topic=kafka.topics.name(Stream.STATUS),
     )

@@ -20,6 +20,7 @@ from intake.adapters.telemetry import DeadLetterCollector, IntakeMetrics
 from intake.domain.rejections import RejectionIndex
 from metrics import ops
 from metrics.domain.effects import Effect, Family
+from metrics.domain.tally import PairTally
 from metrics.handlers import MetricsService
 from metrics.main import create_app
 from metrics.settings import Settings
@@ -28,7 +29,7 @@ from shared.clock import FakeClock
 from shared.kafka import LagCollector, ProcessedCounter
 from shared.routes import RejectReason
 from shared.settings import KafkaSettings
-from sla.adapters.engine import EngineMetrics
+from sla.adapters.telemetry import SlaTelemetry
 
 PAIR = ("service-desk", "it-l2-network")
 PRIORITY = "P1"
@@ -46,20 +47,25 @@ async def metrics_exposition() -> str:
     late = now - timedelta(hours=1)
     row = b.status(*PAIR, priority=PRIORITY, clocks=[(MILESTONE, "running", None, late)])
     service.on_status(b"synthetic-1", b.status_bytes(row))
+    for i, (f, t) in enumerate(service.catalog.pairs):  # one open handoff on every pair
+        held = b.status(f, t, priority=PRIORITY, clocks=[(MILESTONE, "running", None, late)])
+        service.on_status(f"synthetic-open-{i}".encode(), b.status_bytes(held))
     clock = (*PAIR, PRIORITY, MILESTONE)
+    tally = PairTally(PAIR)
     for effect in (
         Effect(Family.OPENED, (*PAIR, PRIORITY), 4),
         Effect(Family.OUTCOMES, (*clock, "met"), 3),
         Effect(Family.OUTCOMES, (*clock, "missed"), 2),
         Effect(Family.RETRACTIONS, (*clock, "missed"), 1),
-        Effect(Family.DURATION, clock, 90.0),
-        Effect(Family.USAGE, clock, 0.8),
+        Effect(Family.DURATION, (*PAIR, MILESTONE), 90.0),
+        Effect(Family.USAGE, (*PAIR, MILESTONE), 0.8),
         Effect(Family.OUTCOMES, (*PAIR, PRIORITY, "resolution", "met"), 2),
-        Effect(Family.DURATION, (*PAIR, PRIORITY, "resolution"), 600.0),
+        Effect(Family.DURATION, (*PAIR, "resolution"), 600.0),
         Effect(Family.REWORK, PAIR, 1),
         Effect(Family.SATISFACTION, PAIR, 4.0),
     ):
-        service.instruments.apply(effect)
+        tally.apply(effect)
+    service.instruments.load(tally)  # as a committed transaction exposes it
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
         return (await client.get("/metrics")).text
@@ -83,10 +89,10 @@ def platform_exposition() -> dict[str, str]:
     Gauge("handoff_process_map_version", "as routing's main.py", registry=routing).set(1)
     out["baton-routing"] = generate_latest(routing).decode()
     sla = CollectorRegistry()
-    engine = EngineMetrics(sla)
-    engine.breach_delay.observe(0.02)
-    engine.transaction.observe(0.01)
-    engine.corrupt.inc()
+    telemetry = SlaTelemetry(sla, "sla.decisions.v1")
+    telemetry.breach_delay.labels("sla.decisions.v1", "0").observe(0.02)
+    telemetry.transaction(0.01)
+    telemetry.unreadable.inc()
     out["baton-sla"] = generate_latest(sla).decode()
     return out
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import builders
 from builders import ALWAYS, T0
+from shared.calendar import to_us
 from shared.contracts import CalendarV1, ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
 from sla.domain.book import Book, Incoming, Step, standard_key
-from sla.domain.calendar import to_us
 from sla.domain.facts import FACT_OF_EVENT, PRIORITIES, Fact, FactType
 from sla.domain.handoff import Decision, DecisionKind, Head, Opening
 
@@ -102,16 +102,26 @@ class Run:
         self.now = max(self.now, target)
 
     def send(self, *events: Ev, arrive: float | None = None) -> list[Decision]:
-        """Deliver events at `arrive` (default: the last event's time)."""
+        """Deliver events at `arrive` (default: the last event's time); before each, what the
+        stream time it reaches makes due in history is decided, as the service does."""
         self.advance(arrive if arrive is not None else max(e.minute for e in events))
         out: list[Decision] = []
         for event in events:
-            step = self.book.apply(event.incoming(self.handoff_id, self.std), self.now)
-            if step is not None:
-                self.steps.append(step)
-                out.extend(step.decisions)
+            incoming = event.incoming(self.handoff_id, self.std)
+            steps = self.book.stream_to(incoming.fact.at, self.now)
+            step = self.book.apply(incoming, self.now)
+            for s in [*steps, *([step] if step is not None else [])]:
+                self.steps.append(s)
+                out.extend(s.decisions)
         self.decisions.extend(out)
         return out
+
+    def settle(self) -> None:
+        """The partition's history went quiet: its stream time moves to now (the idle rule)."""
+        self.book.advance_stream(self.now)
+        for step in self.book.due_stream(self.now):
+            self.steps.append(step)
+            self.decisions.extend(step.decisions)
 
     def evaluation(self):  # type: ignore[no-untyped-def]
         handoff = self.book.handoffs[self.handoff_id]

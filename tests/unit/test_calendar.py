@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.calendar import BusinessCalendar, calendar_for, from_us, to_us
 from shared.contracts import CalendarV1
-from sla.domain.calendar import BusinessCalendar, calendar_for, from_us, to_us
 
 US = 1
 SECOND = 1_000_000 * US

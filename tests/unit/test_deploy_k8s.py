@@ -333,7 +333,7 @@ def test_replicas_stay_within_what_partitions_and_state_allow() -> None:
     replicas = {s: d["spec"]["replicas"] for s, d in deployments().items()}
     assert replicas["intake"] >= 2, "stateless: two for availability"
     assert replicas["routing"] <= partitions and replicas["sla"] <= partitions
-    assert replicas["metrics"] == 1, "two metrics instances would expose every gauge twice"
+    assert replicas["metrics"] == 1, "one shard: more instances need METRICS_SHARD each (README)"
     assert deployments()["metrics"]["spec"]["strategy"]["type"] == "Recreate"
 
 

@@ -459,3 +459,77 @@ async def test_intake_metrics_count_accepted_events_and_refusals(app_and_sink):
     assert 'handoff_intake_events_total{event_type="handoff.submitted",source="erp"} 1.0' in text
     assert 'handoff_intake_refused_requests_total{reason="invalid"} 1.0' in text
     assert 'handoff_http_requests_total{method="POST",route="/v1/handoffs",status="202"}' in text
+
+
+# --------------------------------------------------------------------------- CloudEvents
+
+CE_SUBMITTED = {
+    "specversion": "1.0",
+    "id": "ce-1",
+    "source": "/erp/orders",
+    "type": "baton.handoff.submitted",
+    "subject": "ce-h1",
+    "time": "2026-03-02T09:59:00+01:00",
+    "datacontenttype": "application/json",
+    "data": {"case_id": "C-1", "kind": "incident", "from": "service-desk", "priority": "P2"},
+}
+
+
+async def test_a_structured_cloudevent_is_a_posted_event(app_and_sink):
+    app, sink = app_and_sink
+    r = await post(
+        app, "/v1/events", CE_SUBMITTED, {"Content-Type": "application/cloudevents+json"}
+    )
+    assert r.status_code == 202, r.text
+    (envelope,) = sink.written
+    assert (envelope.event_id, envelope.key, envelope.event_type) == (
+        "ce-1",
+        "ce-h1",
+        "handoff.submitted",
+    )
+    assert envelope.occurred_at == datetime(2026, 3, 2, 8, 59, tzinfo=UTC)
+    payload = envelope.payload
+    assert isinstance(payload, HandoffSubmittedV1) and payload.priority == "P2"
+
+
+async def test_a_cloudevents_batch_is_all_or_nothing_naming_each_attribute(app_and_sink):
+    app, sink = app_and_sink
+    accepted = {**CE_SUBMITTED, "id": "ce-2", "type": "baton.handoff.accepted", "data": None}
+    bad = [
+        {**CE_SUBMITTED, "id": "ce-3", "type": "com.example.order"},
+        {k: v for k, v in CE_SUBMITTED.items() if k != "id"},
+        {**CE_SUBMITTED, "id": "ce-5", "data": {**CE_SUBMITTED["data"], "kind": "pizza"}},
+        {**CE_SUBMITTED, "id": "ce-6", "type": "baton.handoff.accepted", "subject": None},
+    ]
+    batch_type = {"Content-Type": "application/cloudevents-batch+json"}
+    r = await post(app, "/v1/events", [accepted, *bad], batch_type)
+    assert r.status_code == 422
+    fields = [e["field"] for e in r.json()["errors"]]
+    assert fields == ["[1].type", "[2].id", "[4].subject"], fields
+    r = await post(app, "/v1/events", [accepted, bad[2]], batch_type)  # well formed, unroutable
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["[1].data.kind"]
+    assert sink.written == []
+    r = await post(app, "/v1/events", [CE_SUBMITTED, accepted], batch_type)
+    assert r.status_code == 202 and [e.event_id for e in sink.written] == ["ce-1", "ce-2"]
+
+
+async def test_a_binary_mode_cloudevent_takes_its_attributes_from_ce_headers(app_and_sink):
+    app, sink = app_and_sink
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "ce-b1",
+        "ce-source": "/ticketing",
+        "ce-type": "baton.handoff.paused",
+        "ce-subject": "h-9",
+        "ce-time": "2026-03-02T08:30:00Z",
+    }
+    r = await post(app, "/v1/events", {"reason": "waiting for the caller"}, headers)
+    assert r.status_code == 202, r.text
+    (envelope,) = sink.written
+    assert envelope.event_type == "handoff.paused" and envelope.key == "h-9"
+    assert envelope.data == {"reason": "waiting for the caller"}
+    missing = {k: v for k, v in headers.items() if k != "ce-id"}
+    r = await post(app, "/v1/events", {"reason": "x"}, missing)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ce-id"
+    r = await post(app, "/v1/events", content=b'{"reason": NaN}', headers=headers)
+    assert r.status_code == 400

@@ -1,5 +1,5 @@
-"""metrics with default routes: a pair a route names is pre-initialised; a pair only a group or
-`*` route carries gets its series, targets and objective when it shows up (series budget)."""
+"""metrics with default routes: a pair a route names is listed; a pair only a group or `*`
+route carries joins the catalog, with its targets and objective, when it shows up."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import builders as b
 from metrics.adapters.instruments import CatalogGauges, Instruments
 from metrics.domain.catalog import Catalog
 from metrics.domain.pairs import PairMemory
+from metrics.domain.shards import Shard
 from metrics.domain.status import StatusBoard
-from metrics.handlers import MetricsService, Staging
+from metrics.handlers import MetricsService
 from shared.contracts import ProcessMapV1, ProcessV1, RouteSpecV1
 from shared.kafka import ProcessedCounter
 
@@ -62,7 +63,7 @@ def default_map(version: int = 1, *, any_route: bool = True) -> ProcessMapV1:
     )
 
 
-def test_only_pairs_a_route_names_are_pre_initialised() -> None:
+def test_only_pairs_a_route_names_are_listed() -> None:
     catalog = Catalog.from_map(default_map())
     assert catalog.pairs == (("team-000", "team-001"),)
     assert catalog.implies("team-150", "team-002")  # `*`
@@ -87,8 +88,9 @@ def service() -> MetricsService:
         Instruments(),
         StatusBoard(),
         PairMemory(100),
-        Staging(),
         ProcessedCounter(CollectorRegistry()),
+        shard=Shard(),
+        changelog_topic="metrics.state.v1",
         map_topic="routing.processmap.v1",
         status_topic="sla.status.v1",
     )
@@ -100,35 +102,38 @@ def service() -> MetricsService:
 def text_of(svc: MetricsService) -> str:
     instruments = svc.instruments
     assert isinstance(instruments, Instruments)
-    gauges = CatalogGauges(lambda: svc.catalog)
+    gauges = CatalogGauges(lambda: svc.catalog, Shard(), lambda: instruments.in_use)
     return b"".join([*instruments.render(False), *gauges.render(False)]).decode()
 
 
-async def test_a_pair_carried_by_a_default_route_is_labelled_when_it_shows_up() -> None:
+def test_a_pair_carried_by_a_default_route_is_labelled_when_it_shows_up() -> None:
     svc = service()
     before = text_of(svc)
     assert 'from_team="team-150"' not in before
-    await svc.handle(b.opened("h1", "team-150", "team-002", priority="P1"), ("t", 0))
-    svc.after_commit(("t", 0))
+    svc.handle(b.opened("h1", "team-150", "team-002", priority="P1"), ("t", 0))
+    svc.prepare()
+    svc.committed()
     after = text_of(svc)
     assert (
         'handoff_opened_total{from_team="team-150",to_team="team-002",priority="P1"} 1.0' in after
     )
-    # Pre-initialised like a listed pair: the other priorities, its target, its objective.
-    assert (
-        'handoff_opened_total{from_team="team-150",to_team="team-002",priority="P4"} 0.0' in after
-    )
+    # Only what occurred: no other priority; the target of the priority in use, the objective.
+    assert 'to_team="team-002",priority="P4"' not in after
     assert (
         'handoff_target_seconds{from_team="team-150",to_team="team-002",priority="P1",'
         'milestone="response"} 900.0' in after
+    )
+    assert (
+        'handoff_slo_objective_ratio{from_team="team-150",to_team="team-002",'
+        'milestone="response"}' in after
     )
     # Only the pair that showed up, not the 199 others `*` could carry.
     assert after.count('to_team="team-002",priority="P1"}') == 1
 
 
-async def test_implied_pairs_stay_while_the_next_map_still_routes_them() -> None:
+def test_implied_pairs_stay_while_the_next_map_still_routes_them() -> None:
     svc = service()
-    await svc.handle(b.opened("h1", "team-150", "team-002"), ("t", 0))
+    svc.handle(b.opened("h1", "team-150", "team-002"), ("t", 0))
     for key, value in b.map_records(default_map(2)):
         svc.on_process_map(key, value)
     assert ("team-150", "team-002") in svc.catalog.pairs

@@ -80,10 +80,16 @@ def test_empty_catalog_knows_no_process() -> None:
 # --------------------------------------------------------------------------- decisions
 
 
-def test_opened_counts_one_per_pair_and_priority() -> None:
+def test_opened_counts_one_per_pair_and_priority_and_zeroes_the_outcomes_it_will_decide() -> None:
+    catalog = Catalog.from_map(
+        b.process_map([("sales", "warehouse")], targets={Priority.P2: (None, "4h")}, delivery="1h")
+    )
     env = b.opened("h1", "sales", "warehouse", priority="P2", cycle=2)
-    assert effects_of(env, CATALOG, no_pair) == [
-        Effect(Family.OPENED, ("sales", "warehouse", "P2"))
+    # The misses start at 0 (so increase() sees the first one), for the clocks with a target.
+    assert effects_of(env, catalog, no_pair) == [
+        Effect(Family.OPENED, ("sales", "warehouse", "P2")),
+        Effect(Family.OUTCOMES, ("sales", "warehouse", "P2", "delivery", "missed"), 0.0),
+        Effect(Family.OUTCOMES, ("sales", "warehouse", "P2", "resolution", "missed"), 0.0),
     ]
 
 
@@ -107,7 +113,7 @@ def test_stopped_observes_wall_duration_and_usage_with_the_handoff_as_exemplar()
         "stopped", "h-42", "sales", "warehouse", clock="response", target_seconds=3600,
         elapsed_wall=7200, elapsed_business=2700, at=T0,
     )  # fmt: skip
-    labels = ("sales", "warehouse", "P3", "response")
+    labels = ("sales", "warehouse", "response")  # no priority: the series budget
     exemplar = Exemplar("h-42", T0.timestamp())
     assert effects_of(env, CATALOG, no_pair) == [
         Effect(Family.DURATION, labels, 7200.0, exemplar),
@@ -241,7 +247,7 @@ def test_overdue_follows_each_row_update_and_tombstone() -> None:
     assert board.overdue(key, NOW) == (0, None)
 
 
-def test_snapshot_preinitialises_the_catalog_and_skips_unknown_processes() -> None:
+def test_snapshot_shows_what_occurred_only_and_skips_unknown_processes() -> None:
     catalog = Catalog.from_map(
         b.process_map([("sales", "warehouse")], targets={Priority.P1: ("15m", None)})
     )
@@ -255,14 +261,8 @@ def test_snapshot_preinitialises_the_catalog_and_skips_unknown_processes() -> No
     )
     board.put("h2", b.status("sales", "ghost", clocks=[("resolution", "running", None, past)]))
     snap = StateView(board).snapshot(catalog, NOW)
-    assert snap.open_items == [
-        (("sales", "warehouse", "P1"), 0),
-        (("sales", "warehouse", "P2"), 1),
-        (("sales", "warehouse", "P3"), 0),
-        (("sales", "warehouse", "P4"), 0),
-    ]
+    assert snap.open_items == [(("sales", "warehouse", "P2"), 1)]  # nothing pre-created
     assert snap.overdue_items == [
-        (("sales", "warehouse", "P1", "response"), 0),  # pre-initialised from the catalog
         (("sales", "warehouse", "P2", "resolution"), 1),  # known processes, outside the map
     ]
     assert snap.oldest_overdue == [(("sales", "warehouse", "P2", "resolution"), past.timestamp())]
@@ -274,7 +274,7 @@ def test_snapshot_reflects_the_time_it_is_asked_for() -> None:
     soon = b.T0 + timedelta(minutes=30)
     board.put("h1", b.status("sales", "warehouse", clocks=[("response", "running", None, soon)]))
     key = ("sales", "warehouse", "P3", "response")
-    assert dict(view.snapshot(CATALOG, NOW).overdue_items)[key] == 0
+    assert key not in dict(view.snapshot(CATALOG, NOW).overdue_items)  # only while overdue
     assert view.snapshot(CATALOG, NOW).oldest_overdue == []
     later = view.snapshot(CATALOG, soon.timestamp() + 1)
     assert dict(later.overdue_items)[key] == 1

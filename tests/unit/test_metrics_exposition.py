@@ -1,5 +1,5 @@
 """metrics' exposition: the fast families render what client_python would, in both formats,
-with exemplars in OpenMetrics; the service stages effects until their offsets are committed."""
+with exemplars in OpenMetrics; the service stages tallies until their transaction commits."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from prometheus_client.samples import Sample
 import builders as b
 from metrics.adapters.exposition import CounterFamily, Exposition, HistogramFamily
 from metrics.adapters.instruments import Instruments
-from metrics.domain.catalog import Catalog
-from metrics.domain.effects import Exemplar
+from metrics.domain.effects import Effect, Exemplar, Family
 from metrics.domain.pairs import PairMemory
+from metrics.domain.shards import Shard
 from metrics.domain.status import StatusBoard
-from metrics.handlers import MetricsService, Staging
+from metrics.domain.tally import PairTally, changelog_key
+from metrics.handlers import MetricsService
 from metrics.main import create_app
 from metrics.settings import Settings
 from shared.clock import FakeClock
@@ -54,16 +55,28 @@ def om_value(text: str, name: str, **labels: str) -> float | None:
     return None if found is None else float(found.value)
 
 
-def filled_instruments() -> Instruments:
+def filled_instruments(pairs: int = 40) -> Instruments:
+    """Every family filled for `pairs` pairs, through committed tallies as the service does."""
     instruments = Instruments()
-    instruments.preinitialise(Catalog.from_map(PROCESS_MAP))
-    clock = ("sales", "warehouse", "P1", "response")
-    instruments.opened.inc(("sales", "warehouse", "P1"))
-    instruments.outcomes.inc((*clock, "missed"))
-    instruments.duration.observe(clock, 42.0, Exemplar("h-1", 1_772_442_000.0))
-    instruments.duration.observe(clock, 7200.0, Exemplar("h-2", 1_772_442_001.5))
-    instruments.usage.observe(clock, 1.0, Exemplar("h-2", 1_772_442_001.5))
-    instruments.satisfaction.observe(("hr", "payroll"), 5.0)
+    for i in range(pairs):
+        pair = ("sales", "warehouse") if i == 0 else (f"s{i}", f"c{i}")
+        tally = PairTally(pair)
+        clock = (*pair, "P1", "response")
+        at = (*pair, "response")
+        for effect in (
+            Effect(Family.OPENED, (*pair, "P1")),
+            Effect(Family.OUTCOMES, (*clock, "missed")),
+            Effect(Family.RETRACTIONS, (*clock, "missed")),
+            Effect(Family.DURATION, at, 42.0),
+            Effect(Family.DURATION, at, 7200.0),
+            Effect(Family.USAGE, at, 0.8, Exemplar("h-1", 1_772_442_000.0)),
+            Effect(Family.USAGE, at, 1.0, Exemplar("h-2", 1_772_442_001.5)),
+            Effect(Family.REWORK, pair),
+            Effect(Family.SATISFACTION, pair, 5.0),
+        ):
+            tally.apply(effect)
+            instruments.exemplify([effect])
+        instruments.load(tally)
     return instruments
 
 
@@ -95,20 +108,20 @@ def test_exemplars_carry_the_handoff_id_in_openmetrics_only() -> None:
     om = exposition.render(openmetrics=True).decode()
     bucket = samples(om, True)[
         (
-            "handoff_duration_seconds_bucket",
+            "handoff_target_usage_ratio_bucket",
             frozenset(
-                {"from_team": "sales", "to_team": "warehouse", "priority": "P1",
-                 "milestone": "response", "le": "7200.0"}.items()
+                {"from_team": "sales", "to_team": "warehouse",
+                 "milestone": "response", "le": "1.0"}.items()
             ),
         )
     ]  # fmt: skip
     assert bucket.value == 2
     assert bucket.exemplar is not None
     assert bucket.exemplar.labels == {"handoff_id": "h-2"}
-    assert bucket.exemplar.value == 7200.0
+    assert bucket.exemplar.value == 1.0
     assert bucket.exemplar.timestamp is not None
     assert float(bucket.exemplar.timestamp) == 1_772_442_001.5
-    assert '# {handoff_id="h-1"} 42.0 1772442000.0' in om
+    assert '# {handoff_id="h-1"} 0.8 1772442000.0' in om
     assert "handoff_id" not in exposition.render(openmetrics=False).decode()
 
 
@@ -151,14 +164,15 @@ def test_label_values_and_help_are_escaped() -> None:
 # --------------------------------------------------------------------------- service
 
 
-def service() -> tuple[MetricsService, CollectorRegistry]:
+def service(shard: Shard | None = None) -> tuple[MetricsService, CollectorRegistry]:
     registry = CollectorRegistry()
     svc = MetricsService(
         Instruments(),
         StatusBoard(),
         PairMemory(100),
-        Staging(),
         ProcessedCounter(registry),
+        shard=shard or Shard(),
+        changelog_topic="metrics.state.v1",
         map_topic="routing.processmap.v1",
         status_topic="sla.status.v1",
     )
@@ -168,98 +182,105 @@ def service() -> tuple[MetricsService, CollectorRegistry]:
 
 P0, P1 = ("sla.decisions.v1", 0), ("sla.decisions.v1", 1)
 MET = ("sales", "warehouse", "P3", "resolution", "met")
+MISSED = ("sales", "warehouse", "P3", "resolution", "missed")
 
 
-async def test_effects_are_exposed_only_after_their_partition_commits() -> None:
+def test_tallies_are_exposed_only_once_their_transaction_commits() -> None:
     svc, _ = service()
-    await svc.handle(b.decision("met", "h1", "sales", "warehouse"), P0)
-    await svc.handle(b.decision("met", "h2", "sales", "warehouse"), P0)
-    assert svc.instruments.outcomes.value(MET) == 0
-    assert svc.staging.pending() == 2
-    svc.after_commit(P1)  # another partition's commit exposes nothing of P0
-    assert svc.instruments.outcomes.value(MET) == 0
-    svc.after_commit(P0)
+    svc.handle(b.decision("met", "h1", "sales", "warehouse"), P0)
+    svc.handle(b.decision("met", "h2", "sales", "warehouse"), P1)
+    assert svc.instruments.outcomes.value(MET) is None
+    records = svc.prepare()
+    assert [(r[0], r[2]) for r in records] == [
+        ("metrics.state.v1", changelog_key("0-of-1", ("sales", "warehouse")))
+    ]  # one changelog record per changed pair, whatever the number of events
+    svc.committed()
     assert svc.instruments.outcomes.value(MET) == 2
-    svc.after_commit(P0)  # applied once
-    assert svc.instruments.outcomes.value(MET) == 2
+    assert svc.instruments.outcomes.value(MISSED) == 0  # a decided clock shows both outcomes
+    assert svc.prepare() == []  # nothing staged any more
 
 
-async def test_effects_of_two_partitions_in_one_fetch_are_exposed_by_their_own_commit() -> None:
-    svc, _ = service()
-    await svc.handle(b.decision("met", "h1", "sales", "warehouse"), P0)
-    await svc.handle(b.decision("met", "h2", "sales", "warehouse"), P1)
-    await svc.handle(b.decision("met", "h3", "sales", "warehouse"), P0)
-    svc.after_commit(P1)
-    assert svc.instruments.outcomes.value(MET) == 1
-    svc.after_commit(P0)
-    assert svc.instruments.outcomes.value(MET) == 3
-
-
-async def test_a_failed_commit_keeps_effects_for_the_partitions_next_commit() -> None:
-    svc, _ = service()
-    await svc.handle(b.decision("met", "h1", "sales", "warehouse"), P0)
-    # no after_commit: the commit failed; the next batch of P0 commits past those offsets
-    await svc.handle(b.decision("met", "h2", "sales", "warehouse"), P0)
-    svc.after_commit(P0)
-    assert svc.instruments.outcomes.value(MET) == 2
-
-
-async def test_effects_of_a_revoked_partition_are_dropped_for_its_new_owner_to_count() -> None:
-    svc, _ = service()
-    await svc.handle(b.decision("met", "h1", "sales", "warehouse"), P0)
-    svc.revoked([P0])  # P0 moved to another member before committing
-    svc.after_commit(P1)
-    svc.after_commit(P0)  # ...and came back later: its records replay
-    assert svc.instruments.outcomes.value(MET) == 0
-    assert svc.staging.pending() == 0
-
-
-async def test_the_same_event_staged_twice_counts_once() -> None:
+def test_an_aborted_transaction_exposes_nothing_and_its_events_count_when_replayed() -> None:
     svc, _ = service()
     event = b.decision("met", "h1", "sales", "warehouse")
-    await svc.handle(event, P0)
-    await svc.handle(event, P0)
-    svc.after_commit(P0)
+    svc.handle(event, P0)
+    svc.prepare()
+    svc.aborted()
+    assert svc.instruments.outcomes.value(MET) is None
+    svc.handle(event, P0)  # the rewound fetch
+    svc.prepare()
+    svc.committed()
     assert svc.instruments.outcomes.value(MET) == 1
 
 
-async def test_an_unknown_process_is_rejected_as_invalid_and_never_becomes_a_label() -> None:
+def test_a_restart_restores_the_committed_totals_and_continues_them() -> None:
+    first, _ = service()
+    for i in range(3):
+        first.handle(b.decision("met", f"h{i}", "sales", "warehouse"), P0)
+    changelog = {key: value for _, value, key, _, _ in first.prepare()}
+    first.committed()
+    second, _ = service()
+    second.restore(changelog)
+    assert second.instruments.outcomes.value(MET) == 3
+    second.handle(b.decision("met", "h9", "sales", "warehouse"), P0)
+    second.prepare()
+    second.committed()
+    assert second.instruments.outcomes.value(MET) == 4  # continued, not reset
+
+
+def test_shards_expose_disjoint_pairs_and_only_the_owner_dead_letters() -> None:
+    shards = [service(Shard(i, 2))[0] for i in range(2)]
+    events = [b.decision("met", f"h{i}", *pair) for i, pair in enumerate(PAIRS * 3)]
+    for svc in shards:
+        for event in events:
+            svc.handle(event, P0)
+        svc.prepare()
+        svc.committed()
+    exposed = [set(svc.tallies) for svc in shards]
+    assert exposed[0].isdisjoint(exposed[1])
+    assert exposed[0] | exposed[1] == set(PAIRS)
+    rejected = 0
+    for svc in shards:
+        try:
+            svc.handle(b.decision("met", "hx", "sales", "ghost"), P0)
+        except Rejected:
+            rejected += 1
+    assert rejected == 1
+
+
+def test_an_unknown_process_is_rejected_as_invalid_and_never_becomes_a_label() -> None:
     svc, _ = service()
     with pytest.raises(Rejected) as caught:
-        await svc.handle(b.decision("met", "h1", "sales", "ghost"), P0)
+        svc.handle(b.decision("met", "h1", "sales", "ghost"), P0)
     assert caught.value.code == "unknown-process"
     with pytest.raises(Rejected) as caught:
-        await svc.handle(b.rejected("h-never-seen"), P0)
+        svc.handle(b.rejected("h-never-seen"), P0)
     assert caught.value.code == "unknown-pair"
-    svc.after_commit(P0)
+    svc.prepare()
+    svc.committed()
     text = b"".join(svc.instruments.render(False)).decode()
     assert "ghost" not in text
 
 
-async def test_rework_uses_the_pair_of_the_submission_or_of_the_status_table() -> None:
+def test_rework_uses_the_pair_of_the_submission_or_of_the_status_table() -> None:
     svc, _ = service()
     routed = ("handoff.routed.v1", 0)
-    await svc.handle(b.submitted("h1", "sales", "warehouse"), routed)
-    await svc.handle(b.rejected("h1"), routed)
+    svc.handle(b.submitted("h1", "sales", "warehouse"), routed)
+    svc.handle(b.rejected("h1"), routed)
     svc.on_status(b"h2", b.status_bytes(b.status("hr", "payroll")))
-    await svc.handle(b.rejected("h2"), routed)
-    await svc.handle(b.rated("h2", 3), routed)
-    svc.after_commit(routed)
+    svc.handle(b.rejected("h2"), routed)
+    svc.handle(b.rated("h2", 3), routed)
+    svc.prepare()
+    svc.committed()
     assert svc.instruments.rework.value(("sales", "warehouse")) == 1
     assert svc.instruments.rework.value(("hr", "payroll")) == 1
-    assert svc.instruments.satisfaction.snapshot(("hr", "payroll")) == ([0, 0, 1, 1, 1, 1], 3.0)
+    assert svc.instruments.satisfaction.snapshot(("hr", "payroll")) == ([0, 1, 1, 1], 3.0)
 
 
-def test_process_map_preinitialises_every_combination_and_bad_records_count_invalid() -> None:
+def test_a_process_map_creates_no_series_and_bad_records_count_invalid() -> None:
     svc, registry = service()
     ins = svc.instruments
-    assert ins.opened.value(("hr", "payroll", "P4")) == 0
-    assert ins.outcomes.value(("hr", "payroll", "P1", "response", "missed")) == 0
-    assert ins.retractions.value(("hr", "payroll", "P1", "response", "missed")) == 0
-    assert ins.duration.snapshot(("hr", "payroll", "P1", "resolution")) == ([0] * 15, 0.0)
-    assert ins.outcomes.value(("hr", "payroll", "P1", "delivery", "met")) is None  # no target
-    assert ins.opened.value(("it-l1", "sales", "P1")) is None  # not a pair of the map
-    assert len(ins.outcomes) == 2 * 4 * 2 * 2  # pairs x priorities x milestones x outcomes
+    assert all(len(family) == 0 for family in ins.families)  # series come with what occurs
 
     svc.on_process_map(b"current", b'{"version": "nope"}')
     svc.on_status(b"h9", b.status_bytes(b.status("hr", "payroll")))
@@ -295,7 +316,8 @@ async def test_metrics_route_negotiates_format_and_computes_state_at_the_clocks_
     ) as client:
         text = (await client.get("/metrics")).text
         assert value(text, "handoff_open_items", **labels) == 1
-        assert value(text, "handoff_overdue_items", **clock_labels) == 0
+        assert value(text, "handoff_overdue_items", **clock_labels) is None  # only while due
+        assert value(text, "handoff_target_seconds", **{**clock_labels, "priority": "P1"}) is None
         assert value(text, "handoff_oldest_overdue_deadline_timestamp_seconds",
                      **clock_labels) is None  # fmt: skip
         assert value(text, "handoff_target_seconds", **clock_labels) == 8 * 3600

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -516,3 +516,41 @@ def test_any_edit_of_a_valid_map_is_valid_or_reported_never_a_crash(
     except InvalidProcessMap as exc:
         assert exc.errors
         assert all(e.path and e.reason for e in exc.errors)
+
+
+def test_overlapping_intervals_ending_at_midnight_are_listed_not_crashed_on() -> None:
+    text = BASE.replace(
+        'hours: {mon-fri: ["08:30-12:00", "13:00-17:30"]}',
+        'hours: {mon: ["08:00-24:00", "08:00-12:00"], tue-fri: ["08:30-12:00"]}',
+    )
+    assert any(
+        m.startswith("calendars.be-office.hours: working intervals overlap on 'mon'")
+        for m in messages(text)
+    )
+
+
+CHECKED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_calendar_without_working_time_for_two_years_is_refused() -> None:
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(3 * 366)]
+    dates = ", ".join(d.isoformat() for d in days if d.weekday() < 5)
+    text = BASE.replace("holidays: {country: BE}", f"holidays: {{dates: [{dates}]}}")
+    with pytest.raises(InvalidProcessMap) as caught:
+        parse_map_text(text, checked_at=CHECKED_AT)
+    found = [str(e) for e in caught.value.errors]
+    assert found[0].startswith("calendars.be-office: cannot be computed on calendar 'be-office'")
+    assert "no working time" in found[0]
+    parse_map_text(BASE, checked_at=CHECKED_AT)  # the same map with real holidays is fine
+
+
+def test_a_target_whose_deadline_falls_beyond_the_supported_years_is_refused() -> None:
+    text = BASE.replace(
+        'hours: {mon-fri: ["08:30-12:00", "13:00-17:30"]}', 'hours: {mon: ["08:00-08:01"]}'
+    ).replace("resolution: 8h", "resolution: 87000h")
+    with pytest.raises(InvalidProcessMap) as caught:
+        parse_map_text(text, checked_at=CHECKED_AT)
+    assert [str(e) for e in caught.value.errors] == [
+        "routes[0].standard.targets.P3.resolution: cannot be computed on calendar 'be-office': "
+        "deadline of calendar 'be-office' falls after 2199: supported years are 1990..2199"
+    ]

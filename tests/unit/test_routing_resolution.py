@@ -219,7 +219,12 @@ def test_the_example_map_routes_its_flows() -> None:
         (handoff("hr", "new-hire"), "payroll", "new-hire"),
         (handoff("service-desk", "incident", priority=Priority.P1), "it-l2-apps", "incident-apps"),
         (
-            handoff("service-desk", "incident", to="it-l2-network"),
+            handoff("service-desk", "incident", category="network"),
+            "it-l2-network",
+            "incident-network",
+        ),
+        (
+            handoff("service-desk", "incident", to="it-l2-network", category="network"),
             "it-l2-network",
             "incident-network",
         ),

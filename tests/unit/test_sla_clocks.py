@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from builders import OFFICE
+from shared.calendar import from_us, to_us
 from shared.contracts import ClockName, Priority
 from shared.events import ClockStage, HandoffState, Outcome
-from sla.domain.calendar import from_us, to_us
 from sla.domain.handoff import DecisionKind
 from sla_harness import US, Ev, Run, at, net_outcomes, standard
 
@@ -331,3 +331,89 @@ def test_deadline_instants_are_exact_microseconds() -> None:
     assert clock.deadline is not None
     assert clock.deadline - clock.start == 3600 * US
     assert to_us(from_us(clock.deadline)) == clock.deadline
+
+
+# --------------------------------------------------------------------------- found by an
+# independent check of the BPI Challenge 2013 replay
+
+
+def test_a_response_given_while_paused_is_decided_at_the_milestone() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s"), Ev("paused", 10, "p"))
+    decisions = run.send(Ev("accepted", 20, "a"))
+    assert [d.kind for d in decisions if d.clock and d.clock.name is RESPONSE] == [
+        DecisionKind.MET,
+        DecisionKind.STOPPED,
+    ]
+    clock = run.clock(RESPONSE)
+    assert clock.outcome is Outcome.MET and clock.stop == at(20)
+    assert clock.deadline == at(60 + 10)  # the 10 paused minutes before the response
+    assert clock.paused_business == 10 * 60 * US
+    assert run.clock(RESOLUTION).stage is ClockStage.PAUSED  # still waiting on the supplier
+
+
+def test_a_response_while_paused_after_the_target_was_used_up_is_missed_at_once() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s"))
+    run.send(Ev("paused", 70, "p"), Ev("accepted", 80, "a"), arrive=80)
+    assert run.clock(RESPONSE).outcome is Outcome.MISSED
+    assert run.clock(RESPONSE).deadline == at(60)
+
+
+def status(run: Run, name: ClockName, read_at: float | None = None):  # type: ignore[no-untyped-def]
+    """A clock as the API shows it: the handoff's status row written now, read at `read_at`
+    (minutes; default now)."""
+    from shared.events import HandoffStatusV1
+    from sla.domain.status import status_now
+    from sla.handlers import status_row
+
+    step = run.book.step(run.book.handoffs[run.handoff_id], run.now)
+    row = HandoffStatusV1.model_validate_json(status_row(step, run.book) or b"")
+    now = run.now if read_at is None else at(read_at)
+    return next(c for c in status_now(row, now, None).clocks if c.status.clock is name)
+
+
+def test_warnings_passed_on_a_stopped_clock_are_judged_at_the_stop() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s"), Ev("accepted", 5, "a"))  # met at 8 % of its 1h target
+    run.advance(500)
+    assert status(run, RESPONSE).warnings_passed(run.std.warnings) == []
+    run.send(Ev("completed", 200, "c"))  # 200 of 240 minutes: past 50 % and 75 %
+    assert status(run, RESOLUTION).warnings_passed(run.std.warnings) == [50, 75]
+
+
+def test_warnings_passed_on_a_running_clock_are_judged_now() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s"))
+    run.advance(35)
+    assert status(run, RESPONSE).warnings_passed(run.std.warnings) == [50]
+    later = status(run, RESPONSE, read_at=50)  # the row of minute 35, read at minute 50
+    assert later.warnings_passed(run.std.warnings) == [50, 75]
+    assert later.elapsed_business == 50 * 60 * US and later.outcome is None
+    assert status(run, RESPONSE, read_at=61).outcome is Outcome.MISSED
+
+
+def test_a_priority_downgrade_after_the_breach_keeps_the_breach_on_record() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s", priority=Priority.P1))  # 15m response
+    run.advance(20)
+    assert run.kinds(RESPONSE)[-1] == "missed"
+    run.send(Ev("reprioritized", 25, "rp", priority=Priority.P4))  # 2h from the start
+    clock = run.clock(RESPONSE)
+    assert clock.outcome is Outcome.MISSED
+    assert clock.priority is Priority.P1 and clock.deadline == at(15)
+    assert "retracted" not in run.kinds()
+    assert run.evaluation().priority is Priority.P4  # the handoff's priority did change
+    run.send(Ev("accepted", 30, "a"))
+    assert run.kinds(RESPONSE)[-1] == "stopped"
+    assert net_outcomes(run.decisions)[(1, "response")] is Outcome.MISSED
+
+
+def test_a_downgrade_made_before_the_deadline_but_arriving_late_retracts_the_breach() -> None:
+    run = Run()
+    run.send(Ev("submitted", 0, "s", priority=Priority.P1))
+    run.advance(20)
+    assert run.kinds(RESPONSE)[-1] == "missed"
+    run.send(Ev("reprioritized", 10, "rp", priority=Priority.P4), arrive=21)
+    assert run.kinds(RESPONSE)[-1] == "retracted"
+    assert run.clock(RESPONSE).outcome is None and run.clock(RESPONSE).deadline == at(120)

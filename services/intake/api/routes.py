@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from intake.adapters.telemetry import IntakeMetrics
+from intake.domain import cloudevents
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
-from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn, PostedEvent
+from intake.domain.posted import BATCH, HANDOFF, ONE_EVENT, BatchIn
 from intake.domain.rejections import Rejection
 from intake.handlers import Intake, MapNotLoaded
 from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
@@ -258,26 +259,45 @@ async def post_event(handoff_id: Identifier, request: Request) -> Response:
 )
 async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
-    none (at most `INTAKE_MAX_BATCH` per request)."""
+    none (at most `INTAKE_MAX_BATCH` per request). Also takes CloudEvents 1.0: one event in
+    structured mode (`application/cloudevents+json`), a batch (`application/cloudevents-batch
+    +json`) or binary mode (`ce-*` headers, the event's data as the body); see the README."""
     caller = caller_of(request, Scope.WRITE)
     idempotency_key = _idempotency_key(request)
     settings = request.app.state.settings
     raw = await _read_body(request, settings.max_body_bytes)
-    document = _parse(raw)
-    events = document.get("events") if isinstance(document, dict) else None
-    if isinstance(events, list) and len(events) > settings.max_batch:
-        raise PayloadTooLarge(
-            f"{len(events)} events in one request; at most {settings.max_batch}",
-            [FieldError(field="events", reason=f"at most {settings.max_batch} events")],
-        )
-    try:
-        batch: BatchIn = BATCH.validate_python(document)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-    paths = [f"events[{i}]" for i in range(len(batch.events))]
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == cloudevents.BATCH:
+        document = _parse(raw)
+        if isinstance(document, list) and len(document) > settings.max_batch:
+            raise _too_many(len(document), settings.max_batch, "body")
+        items = cloudevents.batch(document)
+        paths = [f"[{i}]" for i in range(len(items))]
+    elif media == cloudevents.STRUCTURED:
+        items, paths = [cloudevents.structured(_parse(raw))], [""]
+    elif cloudevents.is_binary(request.headers):
+        _parse(raw or b"null")  # NaN, Infinity or broken JSON are refused here too
+        items, paths = [cloudevents.binary(request.headers, raw)], [""]
+    else:
+        document = _parse(raw)
+        events = document.get("events") if isinstance(document, dict) else None
+        if isinstance(events, list) and len(events) > settings.max_batch:
+            raise _too_many(len(events), settings.max_batch, "events")
+        try:
+            batch: BatchIn = BATCH.validate_python(document)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        items = list(batch.events)
+        paths = [f"events[{i}]" for i in range(len(items))]
     fingerprint = _fingerprint(request, raw) if idempotency_key else ""
-    items: list[PostedEvent] = list(batch.events)
     return _reply(await _service(request).post(caller, items, paths, idempotency_key, fingerprint))
+
+
+def _too_many(count: int, limit: int, field: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{count} events in one request; at most {limit}",
+        [FieldError(field=field, reason=f"at most {limit} events")],
+    )
 
 
 # --------------------------------------------------------------------------- rejections

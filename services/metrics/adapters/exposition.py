@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
+    SummaryMetricFamily,
 )
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Exemplar as ClientExemplar
@@ -157,6 +158,15 @@ class CounterFamily:
         self._values[i] += amount
         self._dirty.add(i)
 
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        """Set a label set's counter to a restored or committed total (never lower)."""
+        i = self.ensure(labels)
+        if value < self._values[i]:
+            raise ValueError(f"{self.name}{list(labels)}: counters never go down")
+        if value != self._values[i]:
+            self._values[i] = value
+            self._dirty.add(i)
+
     def value(self, labels: tuple[str, ...]) -> float | None:
         """The current value of a label set, None if it has no child."""
         i = self._index.get(labels)
@@ -251,12 +261,32 @@ class HistogramFamily:
         self._counts[i][j] += 1
         self._sums[i] += value
         if exemplar is not None:
-            self._exemplars[i][j] = (exemplar, value)
-            self._exemplar_text[i][j] = (
-                f' # {{handoff_id="{escape_label_value(exemplar.handoff_id)}"}} '
-                f"{_number(value)} {_number(exemplar.timestamp)}"
-            )
+            self.exemplar(labels, value, exemplar)
         self._dirty[0].add(i)
+        self._dirty[1].add(i)
+
+    def set(self, labels: tuple[str, ...], counts: Sequence[float], total: float) -> None:
+        """Set a label set's bucket counts (one per bucket, +Inf last, not cumulative) and sum
+        to a restored or committed state."""
+        i = self.ensure(labels)
+        if len(counts) != len(self._uppers):
+            raise ValueError(f"{self.name}: {len(self._uppers)} bucket counts expected")
+        new = [int(c) for c in counts]
+        if new != self._counts[i] or total != self._sums[i]:
+            self._counts[i] = new
+            self._sums[i] = total
+            self._dirty[0].add(i)
+            self._dirty[1].add(i)
+
+    def exemplar(self, labels: tuple[str, ...], value: float, exemplar: Exemplar) -> None:
+        """Show `exemplar` on the bucket `value` falls in (OpenMetrics only)."""
+        i = self.ensure(labels)
+        j = bisect.bisect_left(self._uppers, value)
+        self._exemplars[i][j] = (exemplar, value)
+        self._exemplar_text[i][j] = (
+            f' # {{handoff_id="{escape_label_value(exemplar.handoff_id)}"}} '
+            f"{_number(value)} {_number(exemplar.timestamp)}"
+        )
         self._dirty[1].add(i)
 
     def snapshot(self, labels: tuple[str, ...]) -> tuple[list[int], float] | None:
@@ -304,6 +334,89 @@ class HistogramFamily:
                     labels_ = {"handoff_id": exemplar.handoff_id}
                     buckets.append((le, total, ClientExemplar(labels_, value, exemplar.timestamp)))
             family.add_metric(labels, buckets, self._sums[i])
+        yield family
+
+
+class SummaryFamily:
+    """A summary without quantiles (`_count` and `_sum`): a mean for two series, where a
+    histogram would cost one per bucket."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._index: dict[tuple[str, ...], int] = {}
+        self._keys: list[tuple[str, ...]] = []
+        self._counts: list[float] = []
+        self._sums: list[float] = []
+        self._prefixes: list[tuple[str, str]] = []
+        self._body = _Body()
+        self._dirty: set[int] = set()
+        self._headers = (
+            header(name, documentation, "summary", False).encode(),
+            header(name, documentation, "summary", True).encode(),
+        )
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def ensure(self, labels: tuple[str, ...]) -> int:
+        """The child of a label set, created empty if new."""
+        i = self._index.get(labels)
+        if i is None:
+            _check_labels(self.name, self.labelnames, labels)
+            i = self._index[labels] = len(self._keys)
+            self._keys.append(labels)
+            self._counts.append(0.0)
+            self._sums.append(0.0)
+            self._prefixes.append(
+                (
+                    label_prefix(f"{self.name}_count", self.labelnames, labels),
+                    label_prefix(f"{self.name}_sum", self.labelnames, labels),
+                )
+            )
+            self._body.add()
+            self._dirty.add(i)
+        return i
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        """Count one observation (finite)."""
+        if not math.isfinite(value):
+            raise ValueError(f"{self.name}: cannot observe {value!r}")
+        i = self.ensure(labels)
+        self._counts[i] += 1
+        self._sums[i] += value
+        self._dirty.add(i)
+
+    def set(self, labels: tuple[str, ...], count: float, total: float) -> None:
+        """Set a label set's count and sum to a restored or committed state."""
+        i = self.ensure(labels)
+        if (count, total) != (self._counts[i], self._sums[i]):
+            self._counts[i], self._sums[i] = count, total
+            self._dirty.add(i)
+
+    def snapshot(self, labels: tuple[str, ...]) -> tuple[float, float] | None:
+        """(count, sum) of a label set, None if it has no child."""
+        i = self._index.get(labels)
+        return None if i is None else (self._counts[i], self._sums[i])
+
+    def render(self, openmetrics: bool) -> list[bytes]:
+        """HELP, TYPE and every child (the same lines in both formats)."""
+        body, prefixes = self._body, self._prefixes
+        for i in self._dirty:
+            count_prefix, sum_prefix = prefixes[i]
+            body.set(
+                i,
+                f"{count_prefix}{_number(self._counts[i])}\n{sum_prefix}{_number(self._sums[i])}\n",
+            )
+        self._dirty.clear()
+        return [self._headers[openmetrics], *body.chunks()]
+
+    def collect(self) -> Iterator[Metric]:
+        """The family as client_python's SummaryMetricFamily."""
+        family = SummaryMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, count, total in zip(self._keys, self._counts, self._sums, strict=True):
+            family.add_metric(labels, count_value=int(count), sum_value=total)
         yield family
 
 

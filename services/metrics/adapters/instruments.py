@@ -1,36 +1,31 @@
 """The metric families of OBSERVABILITY.md: names, help texts, labels and buckets.
 
-Event-driven families (counters, histograms) are moved only by committed effects (see
-handlers.py); state gauges are computed at scrape time from the status table and the process
-map, so they never drift after a replay or a restart.
+Event-driven families (counters, summaries, histograms) show committed pair tallies only (see
+handlers.py and domain/tally.py, which also has the series budget); state gauges are computed
+at scrape time from the status table and the process map, so they never drift after a replay
+or a restart. Nothing is pre-created: a series appears once what it counts occurs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
-from metrics.adapters.exposition import CounterFamily, GaugeLines, HistogramFamily
-from metrics.domain.catalog import OUTCOMES, Catalog, Pair
+from metrics.adapters.exposition import CounterFamily, GaugeLines, HistogramFamily, SummaryFamily
+from metrics.domain.catalog import Catalog, PairPriority
 from metrics.domain.effects import Effect, Family
+from metrics.domain.shards import Shard
 from metrics.domain.status import StateView
+from metrics.domain.tally import RATING_BUCKETS, USAGE_BUCKETS, PairTally
 from shared.clock import Clock
 
 PAIR = ("from_team", "to_team")
 PAIR_PRIORITY = (*PAIR, "priority")
+PAIR_MILESTONE = (*PAIR, "milestone")
 CLOCK = (*PAIR_PRIORITY, "milestone")
-
-MINUTE, HOUR, DAY = 60, 3600, 86400
-DURATION_BUCKETS = (
-    MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE,
-    HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
-    DAY, 2 * DAY, 4 * DAY, 7 * DAY, 14 * DAY, 30 * DAY,
-)  # fmt: skip
-USAGE_BUCKETS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
-RATING_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 class Instruments:
-    """The counters and histograms moved by events."""
+    """The counters, summaries and histograms moved by events, one pair's tally at a time."""
 
     def __init__(self) -> None:
         self.opened = CounterFamily(
@@ -53,18 +48,18 @@ class Instruments:
             'handoff_target_retractions_total{retracted="missed"} (likewise for met).',
             (*CLOCK, "retracted"),
         )
-        self.duration = HistogramFamily(
+        self.duration = SummaryFamily(
             "handoff_duration_seconds",
             "Wall-clock time from delivery to the milestone, observed when the clock stops "
-            "(in time or late). Exemplars carry the handoff id.",
-            CLOCK,
-            DURATION_BUCKETS,
+            "(in time or late): _sum / _count is the mean (a summary, not a histogram, to keep "
+            "two series per pair and milestone).",
+            PAIR_MILESTONE,
         )
         self.usage = HistogramFamily(
             "handoff_target_usage_ratio",
             'Business time used / target when the clock stops; le="1.0" counts the handoffs '
-            "on time. Exemplars carry the handoff id.",
-            CLOCK,
+            "on time, 0.9-1.0 the near misses. Exemplars carry the handoff id.",
+            PAIR_MILESTONE,
             USAGE_BUCKETS,
         )
         self.rework = CounterFamily(
@@ -84,11 +79,7 @@ class Instruments:
             Family.RETRACTIONS: self.retractions,
             Family.REWORK: self.rework,
         }
-        self._histograms = {
-            Family.DURATION: self.duration,
-            Family.USAGE: self.usage,
-            Family.SATISFACTION: self.satisfaction,
-        }
+        self._histograms = {Family.USAGE: self.usage, Family.SATISFACTION: self.satisfaction}
         self.families = (
             self.opened,
             self.outcomes,
@@ -98,37 +89,28 @@ class Instruments:
             self.rework,
             self.satisfaction,
         )
+        self.in_use: set[PairPriority] = set()
+        """Every (pair, priority) some event counted: its targets are exposed."""
 
-    def apply(self, effect: Effect) -> None:
-        """Expose one committed effect."""
-        counter = self._counters.get(effect.family)
-        if counter is not None:
-            counter.inc(effect.labels, effect.value)
-        else:
-            self._histograms[effect.family].observe(effect.labels, effect.value, effect.exemplar)
+    def load(self, tally: PairTally) -> None:
+        """Expose a pair's committed (or restored) values: every series of the tally."""
+        for (family, labels), values in tally:
+            counter = self._counters.get(family)
+            if counter is not None:
+                counter.set(labels, values[0])
+                if family in (Family.OPENED, Family.OUTCOMES):
+                    self.in_use.add((labels[0], labels[1], labels[2]))
+            elif family is Family.DURATION:
+                self.duration.set(labels, values[0], values[1])
+            else:
+                self._histograms[family].set(labels, values[:-1], values[-1])
 
-    def preinitialise(self, catalog: Catalog, pairs: Sequence[Pair] | None = None) -> None:
-        """Create every catalog combination (of the given pairs only, if any) at 0, so ratios
-        and rate() never go empty.
-
-        Series are never removed while the process runs (a process dropped from the map keeps
-        its counts until the next restart); combinations without a target are not created.
-        """
-        chosen = catalog.pairs if pairs is None else pairs
-        only = None if pairs is None else set(pairs)
-        for key in catalog.pair_priorities(chosen):
-            self.opened.ensure(key)
-        for combo in catalog.combos:
-            if only is not None and (combo[0], combo[1]) not in only:
-                continue
-            for outcome in OUTCOMES:
-                self.outcomes.ensure((*combo, outcome))
-                self.retractions.ensure((*combo, outcome))
-            self.duration.ensure(combo)
-            self.usage.ensure(combo)
-        for pair in chosen:
-            self.rework.ensure(pair)
-            self.satisfaction.ensure(pair)
+    def exemplify(self, effects: Iterable[Effect]) -> None:
+        """Show the committed observations' handoffs as exemplars of their buckets."""
+        for effect in effects:
+            family = self._histograms.get(effect.family)
+            if family is not None and effect.exemplar is not None:
+                family.exemplar(effect.labels, effect.value, effect.exemplar)
 
     def render(self, openmetrics: bool) -> list[bytes]:
         """Every event-driven family, as cached chunks."""
@@ -173,15 +155,22 @@ class StateGauges:
 
 
 class CatalogGauges:
-    """`handoff_target_seconds` and `handoff_slo_objective_ratio` from the process map; the
-    text is rendered once per published map."""
+    """`handoff_target_seconds` (for the priorities in use) and `handoff_slo_objective_ratio`
+    (for every milestone a route defines) of this shard's pairs, from the process map."""
 
-    def __init__(self, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        catalog: Callable[[], Catalog],
+        shard: Shard,
+        in_use: Callable[[], Iterable[PairPriority]],
+    ) -> None:
         self._catalog = catalog
+        self._shard = shard
+        self._in_use = in_use
         self.target = GaugeLines(
             "handoff_target_seconds",
             "Business-time target of a clock from the process map (the strictest among the "
-            "pair's routes).",
+            "pair's routes), for the priorities in use.",
             CLOCK,
         )
         self.objective = GaugeLines(
@@ -190,18 +179,24 @@ class CatalogGauges:
             "pair's routes that set the milestone).",
             (*PAIR, "milestone"),
         )
-        self._cached_for: Catalog | None = None
+        self._cached_for: tuple[Catalog | None, int] = (None, -1)
         self._cached: tuple[bytes, bytes] = (b"", b"")
 
     def render(self, openmetrics: bool) -> list[bytes]:
         """Both gauges for the current catalog."""
         catalog = self._catalog()
-        if self._cached_for is not catalog:
-            targets = [(c, catalog.targets[c]) for c in catalog.combos]
-            objectives = sorted(catalog.objectives.items())
+        in_use = set(self._in_use())
+        if self._cached_for[0] is not catalog or self._cached_for[1] != len(in_use):
+            owns = self._shard.owns
+            targets = [
+                (c, catalog.targets[c])
+                for c in catalog.combos
+                if (c[0], c[1], c[2]) in in_use and owns((c[0], c[1]))
+            ]
+            objectives = sorted(o for o in catalog.objectives.items() if owns((o[0][0], o[0][1])))
             self._cached = (
                 self.target.render(targets, False) + self.objective.render(objectives, False),
                 self.target.render(targets, True) + self.objective.render(objectives, True),
             )
-            self._cached_for = catalog
+            self._cached_for = (catalog, len(in_use))
         return [self._cached[openmetrics]]

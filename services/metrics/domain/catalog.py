@@ -28,12 +28,13 @@ Combo = tuple[str, str, str, str]
 class Catalog:
     """What the process map says, in the shape metrics need.
 
-    A pair named by a route of its own (`from` one process) is *listed*: its series are
-    pre-initialised from the start. A pair only a default route carries (`from` a group or
-    `*`) is *implied*: with `*` every process may hand work to the route's receiver, and
-    pre-initialising every such pair (649 teams: 420,000 pairs of ~300 series) would blow the
-    series budget, so an implied pair gets its series, targets and objective once it shows up
-    (`with_pairs`), and keeps them while the map still routes it.
+    A pair named by a route of its own (`from` one process) is *listed*: its targets and
+    objectives are exposed from the start. A pair only a default route carries (`from` a group
+    or `*`) is *implied*: with `*` every process may hand work to the route's receiver, and
+    exposing every such pair (649 teams: 420,000 pairs) would blow the series budget, so an
+    implied pair gets its targets and objective once it shows up (`with_pairs`), and keeps them
+    while the map still routes it. Event-driven series exist once their pair is used
+    (domain/tally.py).
     """
 
     version: int

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from metrics.domain.catalog import Catalog, Pair
+from metrics.domain.catalog import MILESTONES, Catalog, Pair
 from shared.events import (
     Envelope,
     HandoffOpeningV1,
@@ -110,7 +110,11 @@ def decision_effects(envelope: Envelope, catalog: Catalog) -> list[Effect]:
     payload = envelope.payload
     if isinstance(payload, SlaOpenedV1):
         f, t = _pair(catalog, payload.from_process, payload.to_process)
-        return [Effect(Family.OPENED, (f, t, payload.priority.value))]
+        priority = payload.priority.value
+        return [
+            Effect(Family.OPENED, (f, t, priority)),
+            *_outcomes_at_zero(catalog, f, t, priority),
+        ]
     if not isinstance(payload, SlaDecisionV1):
         return []
     f, t = _pair(catalog, payload.from_process, payload.to_process)
@@ -125,11 +129,26 @@ def decision_effects(envelope: Envelope, catalog: Catalog) -> list[Effect]:
             return [Effect(Family.RETRACTIONS, (*clock, payload.retracted.value))]
         case "sla.stopped":
             assert isinstance(payload, SlaStoppedV1)
-            return _stopped(envelope.key, clock, payload)
+            return _stopped(envelope.key, (f, t, payload.clock.value), payload)
     return []  # sla.warning: nothing to count (yet)
 
 
+def _outcomes_at_zero(catalog: Catalog, f: str, t: str, priority: str) -> list[Effect]:
+    """The outcome series of the clocks a just-opened handoff will be decided on, created at
+    0: a counter must be scraped at 0 before its first increment, or `increase()` (every burn
+    rate and breach alert) never sees that first miss. Created when the pair and priority are
+    first used, not for the whole catalog (the series budget, domain/tally.py)."""
+    targets = catalog.targets
+    return [
+        Effect(Family.OUTCOMES, (f, t, priority, milestone, "missed"), 0.0)
+        for milestone in MILESTONES
+        if (f, t, priority, milestone) in targets
+    ]
+
+
 def _stopped(handoff_id: str, clock: tuple[str, ...], stopped: SlaStoppedV1) -> list[Effect]:
+    """Duration and usage of a stopped clock, labelled (from, to, milestone): no priority,
+    which would multiply the histograms' series by four (see domain/tally.py, the budget)."""
     exemplar = exemplar_for(handoff_id, stopped.reached_at.timestamp())
     out: list[Effect] = []
     wall = stopped.elapsed_wall_seconds

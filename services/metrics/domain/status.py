@@ -183,8 +183,10 @@ class StateSnapshot:
 
 
 class StateView:
-    """Reads the board for a scrape: catalog label sets first (pre-initialised to 0), then any
-    other label set the board has whose processes the catalog knows; unknown ones are skipped."""
+    """Reads the board for a scrape: the label sets the board has whose processes the catalog
+    knows (unknown ones are skipped). Nothing is pre-created: open items show for the (pair,
+    priority) keys that had an open handoff in this lifetime (0 once none is left), overdue
+    items and the oldest overdue deadline only while something is overdue."""
 
     def __init__(self, board: StatusBoard) -> None:
         self._board = board
@@ -196,14 +198,11 @@ class StateView:
     def _keys(self, catalog: Catalog) -> None:
         if catalog is self._catalog and self._board.keys_version == self._keys_version:
             return
-        open_keys = dict.fromkeys(catalog.pair_priorities())
-        open_keys.update((k, None) for k in self._board.open_keys() if catalog.knows(k[0], k[1]))
-        clock_keys = dict.fromkeys(catalog.combos)
-        clock_keys.update((k, None) for k in self._board.clock_keys() if catalog.knows(k[0], k[1]))
-        self._open_keys = tuple(open_keys)
-        self._clock_keys = tuple(clock_keys)
+        board = self._board
+        self._open_keys = tuple(k for k in board.open_keys() if catalog.knows(k[0], k[1]))
+        self._clock_keys = tuple(k for k in board.clock_keys() if catalog.knows(k[0], k[1]))
         self._catalog = catalog
-        self._keys_version = self._board.keys_version
+        self._keys_version = board.keys_version
 
     def snapshot(self, catalog: Catalog, now: float) -> StateSnapshot:
         """The gauges at `now` (Unix seconds), labelled from `catalog` only."""
@@ -213,7 +212,8 @@ class StateView:
         oldest: list[tuple[Combo, float]] = []
         for key in self._clock_keys:
             count, first = board.overdue(key, now)
-            overdue.append((key, count))
+            if count:
+                overdue.append((key, count))
             if first is not None:
                 oldest.append((key, first))
         return StateSnapshot(

@@ -11,6 +11,7 @@ the pure-Python parser recurses until the interpreter gives up.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,18 +198,21 @@ def load_yaml(text: str) -> tuple[Any, list[MapError]]:
         loader.dispose()
 
 
-def parse_map_text(text: str, source: str = "") -> ProcessMapDraft:
-    """Parse and check a process map given as YAML text; raises InvalidProcessMap."""
+def parse_map_text(
+    text: str, source: str = "", *, checked_at: datetime | None = None
+) -> ProcessMapDraft:
+    """Parse and check a process map given as YAML text; raises InvalidProcessMap (with
+    `checked_at`, targets must be computable from that instant: see parse_process_map)."""
     with gc_paused():
-        return _parse(text, source)
+        return _parse(text, source, checked_at)
 
 
-def _parse(text: str, source: str) -> ProcessMapDraft:
+def _parse(text: str, source: str, checked_at: datetime | None) -> ProcessMapDraft:
     document, problems = load_yaml(text)
     if problems and document is None:
         raise InvalidProcessMap(problems, source)
     try:
-        draft = parse_process_map(document)
+        draft = parse_process_map(document, checked_at=checked_at)
     except InvalidProcessMap as exc:
         raise InvalidProcessMap([*problems, *exc.errors], source) from None
     if problems:
@@ -216,7 +220,9 @@ def _parse(text: str, source: str) -> ProcessMapDraft:
     return draft
 
 
-def read_map_file(path: Path, max_bytes: int | None = None) -> ProcessMapDraft:
+def read_map_file(
+    path: Path, max_bytes: int | None = None, *, checked_at: datetime | None = None
+) -> ProcessMapDraft:
     """Read and check the process map file; raises InvalidProcessMap listing every error
     (a file over `max_bytes` is refused before it is parsed)."""
     try:
@@ -236,4 +242,4 @@ def read_map_file(path: Path, max_bytes: int | None = None) -> ProcessMapDraft:
         raise InvalidProcessMap([MapError("(file)", "file not found")], str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidProcessMap([MapError("(file)", f"cannot read: {exc}")], str(path)) from None
-    return parse_map_text(text, str(path))
+    return parse_map_text(text, str(path), checked_at=checked_at)

@@ -14,12 +14,14 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from routing.domain.chain import chain_errors
 from routing.domain.escalation import escalation_errors
+from shared.calendar import CalendarError, calendar_for, to_us
 from shared.contracts import (
     ANY_PROCESS,
     SLUG_PATTERN,
@@ -65,6 +67,8 @@ _PLACEHOLDER_STANDARD = ServiceStandardV1(
     route_id="placeholder", version=1, calendar=_PLACEHOLDER_CALENDAR, targets={}
 )
 
+_ONE_US = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class MapError:
@@ -99,9 +103,15 @@ class ProcessMapDraft:
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def parse_process_map(raw: object) -> ProcessMapDraft:
-    """Check a loaded YAML document and build the map; raises InvalidProcessMap with every error."""
-    checker = _Checker()
+def parse_process_map(raw: object, *, checked_at: datetime | None = None) -> ProcessMapDraft:
+    """Check a loaded YAML document and build the map; raises InvalidProcessMap with every error.
+
+    With `checked_at`, every calendar and every target must also be computable from that
+    instant: a calendar without working time for two years, or a target whose deadline would
+    fall beyond the years business time is computed for, is an error here rather than an
+    event the sla service has to dead-letter later.
+    """
+    checker = _Checker(checked_at)
     draft = checker.run(raw)
     if checker.errors or draft is None:
         raise InvalidProcessMap(checker.errors)
@@ -226,7 +236,8 @@ def _percent(value: object) -> object:
 class _Checker:
     """Walks the document once, keeping going after each error so all of them are reported."""
 
-    def __init__(self) -> None:
+    def __init__(self, checked_at: datetime | None = None) -> None:
+        self.checked_at = None if checked_at is None else to_us(checked_at)
         self.errors: list[MapError] = []
         self.calendar_ids: list[str] = []  # declared, valid or not (no cascading errors)
         self.calendars: dict[str, CalendarV1] = {}
@@ -349,6 +360,8 @@ class _Checker:
                 calendar = CalendarV1.model_validate({**fields, "id": cid})
             except ValidationError as exc:
                 self.errors.extend(_errors_of(path, exc, skip=[("id",)]))
+                continue
+            if self._computable(path, calendar, 1) is None:
                 continue
             self.calendars[cid] = calendar
 
@@ -645,6 +658,18 @@ class _Checker:
         fields["calendar"] = calendar or _PLACEHOLDER_CALENDAR
         return fields, calendar_ok
 
+    def _computable(self, path: str, calendar: CalendarV1, duration_us: int) -> int | None:
+        """The deadline of `duration_us` of business time from `checked_at` on `calendar`
+        (0 when there is nothing to check); None, with the error recorded, if it cannot be
+        computed."""
+        if self.checked_at is None or calendar is _PLACEHOLDER_CALENDAR:
+            return 0
+        try:
+            return calendar_for(calendar).add_us(self.checked_at, duration_us)
+        except CalendarError as exc:
+            self.error(path, f"cannot be computed on calendar {calendar.id!r}: {exc}")
+            return None
+
     def _check_targets(self, path: str, standard: ServiceStandardV1) -> None:
         if not standard.targets:
             self.error(f"{path}.targets", "set targets for at least one priority (P1..P4)")
@@ -656,6 +681,8 @@ class _Checker:
                 target = getattr(targets, name)
                 if target is not None and not target:
                     self.error(f"{where}.{name}", "must be longer than 0s")
+                elif target is not None:
+                    self._computable(f"{where}.{name}", standard.calendar, target // _ONE_US)
             if (
                 targets.response is not None
                 and targets.resolution is not None
@@ -667,3 +694,5 @@ class _Checker:
                 )
         if standard.delivery is not None and not standard.delivery:
             self.error(f"{path}.delivery", "must be longer than 0s")
+        elif standard.delivery is not None:
+            self._computable(f"{path}.delivery", standard.calendar, standard.delivery // _ONE_US)

@@ -1,23 +1,31 @@
-"""The sla changelog's record format: one compacted record per handoff, one per standard.
+"""The sla changelog: its record format (one compacted record per handoff, one per standard,
+one for the partition's stream time) and the restore that reads such records back.
 
 Compact binary for handoffs (restore speed is bounded by decoding), JSON for the few standard
-records. The one derivable field kept is the next wake-up: deriving it means evaluating every
-clock of every handoff, which would multiply the restore time. Standard records use keys
-starting with '#', which no handoff id can (ids start with a letter or digit), so the two never
-collide in the topic.
+records. The derivable fields kept are the next wake-ups: deriving them means evaluating every
+clock of every handoff, which would multiply the restore time. Standard records and the
+stream-time record use keys starting with '#', which no handoff id can (ids start with a letter
+or digit), so they never collide in the topic.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import struct
+from collections.abc import Iterable
 
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
+from shared.exactly_once import Record
 from sla.domain.book import Book
-from sla.domain.handoff import Handoff, Mark
+from sla.domain.handoff import Handoff, Head, Mark
+
+log = logging.getLogger(__name__)
 
 STANDARD_PREFIX = b"#std:"
+STREAM_KEY = b"#stream"
+"""The partition's stream time (8 bytes, little-endian microseconds)."""
 _OUTCOMES = {None: 0, Outcome.MET: 1, Outcome.MISSED: 2}
 _OUTCOME_OF = {v: k for k, v in _OUTCOMES.items()}
 _CLOCKS = {c: i for i, c in enumerate(ClockName)}
@@ -30,6 +38,11 @@ def standard_record(standard: ServiceStandardV1, key: str) -> tuple[bytes, bytes
     return STANDARD_PREFIX + key.encode(), standard.model_dump_json(by_alias=True).encode()
 
 
+def stream_record(stream_time: int) -> tuple[bytes, bytes]:
+    """(key, value) of the partition's stream-time record."""
+    return STREAM_KEY, _TIME.pack(stream_time)
+
+
 def is_standard(key: bytes) -> bool:
     """True for a standard's record key."""
     return key.startswith(STANDARD_PREFIX)
@@ -40,14 +53,40 @@ def decode_standard(key: bytes, value: bytes) -> tuple[str, ServiceStandardV1]:
     return key[len(STANDARD_PREFIX) :].decode(), ServiceStandardV1.model_validate_json(value)
 
 
-# Handoff record: header (format, wake, head length, marks length), the head as one string
-# "kind|from|to|standard|case|priority|due" (\x1f-separated), the marks as JSON when any, then
-# the packed facts as they are. Restore speed is bounded by decoding: no JSON, no base64 and no
-# per-field objects on the common path -- a handoff with no marks decodes with two slices.
-_HEADER = struct.Struct("<BqHI")
-_FORMAT = 1
+# Handoff record: header (format, wall wake, stream wake, learned at, closed seen at, head
+# length, marks length, waiting length), the head as one string
+# "kind|from|to|standard|case|priority|due" (\x1f-separated), the marks as JSON when any, the
+# events an orphan keeps (offset, length, record value; only while no opening event came),
+# then the packed facts as they are. Restore speed is bounded by decoding: no JSON, no base64
+# and no per-field objects on the common path -- a handoff with no marks decodes with two
+# slices. Formats 1 (wall wake only) and 2 (no waiting events) are still read.
+_HEADER_V1 = struct.Struct("<BqHI")
+_HEADER_V2 = struct.Struct("<BqqqqHI")
+_HEADER = struct.Struct("<BqqqqHII")
+_WAITING = struct.Struct("<qI")
+_TIME = struct.Struct("<q")
+_FORMAT = 3
 _SEP = "\x1f"
-_NO_WAKE = -1
+_NONE = -1
+
+
+def _encode_waiting(waiting: list[tuple[int, bytes]] | None) -> bytes:
+    if not waiting:
+        return b""
+    return b"".join(_WAITING.pack(offset, len(value)) + value for offset, value in waiting)
+
+
+def _decode_waiting(blob: bytes) -> list[tuple[int, bytes]] | None:
+    if not blob:
+        return None
+    out: list[tuple[int, bytes]] = []
+    offset = 0
+    while offset < len(blob):
+        at, length = _WAITING.unpack_from(blob, offset)
+        offset += _WAITING.size
+        out.append((at, blob[offset : offset + length]))
+        offset += length
+    return out
 
 
 def encode(handoff: Handoff) -> bytes:
@@ -85,30 +124,52 @@ def encode(handoff: Handoff) -> bytes:
             ],
             separators=(",", ":"),
         ).encode()
-    wake = _NO_WAKE if handoff.wake is None else handoff.wake
-    header = _HEADER.pack(_FORMAT, wake, len(head_bytes), len(marks))
-    return b"".join((header, head_bytes, marks, handoff.packed))
+    waiting = _encode_waiting(handoff.waiting)
+    header = _HEADER.pack(
+        _FORMAT,
+        _NONE if handoff.wake is None else handoff.wake,
+        _NONE if handoff.stream_wake is None else handoff.stream_wake,
+        _NONE if handoff.seen is None else handoff.seen,
+        _NONE if handoff.closed_seen is None else handoff.closed_seen,
+        len(head_bytes),
+        len(marks),
+        len(waiting),
+    )
+    return b"".join((header, head_bytes, marks, waiting, handoff.packed))
 
 
 def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
     """A handoff back from its record; heads are interned by `book`, so the million handoffs
     of a partition share one Head per route."""
-    version, wake, head_len, marks_len = _HEADER.unpack_from(value)
-    if version != _FORMAT:
+    version = value[0]
+    stream_wake = seen = closed_seen = _NONE
+    waiting_len = 0
+    if version == _FORMAT:
+        _, wake, stream_wake, seen, closed_seen, head_len, marks_len, waiting_len = (
+            _HEADER.unpack_from(value)
+        )
+        offset = _HEADER.size
+    elif version == 2:
+        _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER_V2.unpack_from(value)
+        offset = _HEADER_V2.size
+    elif version == 1:
+        _, wake, head_len, marks_len = _HEADER_V1.unpack_from(value)
+        offset = _HEADER_V1.size
+    else:
         raise ValueError(f"unknown sla changelog record format {version}")
-    offset = _HEADER.size
-    handoff = Handoff(handoff_id)
+    head: Head | None = None
+    case_id, priority, due = "", Priority.P3, None
     if head_len:
-        kind, frm, to, std, case_id, priority, due = (
+        kind, frm, to, std, case_id, text, when = (
             value[offset : offset + head_len].decode().split(_SEP)
         )
-        handoff.head = book.head(kind, frm, to, std)
-        handoff.case_id = case_id
-        handoff.priority = _PRIORITY[priority]
-        handoff.due = int(due) if due else None
+        head = book.head(kind, frm, to, std)
+        priority = _PRIORITY[text]
+        due = int(when) if when else None
     offset += head_len
+    marks = None
     if marks_len:
-        handoff.marks = {
+        marks = {
             (cycle_key, _CLOCK_OF[clock]): Mark(
                 outcome=_OUTCOME_OF[outcome],
                 revision=revision,
@@ -121,6 +182,51 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
             )
         }
     offset += marks_len
-    handoff.restore(value[offset:])
-    handoff.wake = None if wake == _NO_WAKE else wake
-    return handoff
+    waiting = _decode_waiting(value[offset : offset + waiting_len])
+    return Handoff.restored(
+        handoff_id,
+        head=head,
+        case_id=case_id,
+        priority=priority,
+        due=due,
+        packed=value[offset + waiting_len :],
+        marks=marks,
+        wake=None if wake == _NONE else wake,
+        stream_wake=None if stream_wake == _NONE else stream_wake,
+        seen=None if seen == _NONE else book.time(seen),
+        closed_seen=None if closed_seen == _NONE else book.time(closed_seen),
+        waiting=waiting,
+    )
+
+
+def load(book: Book, records: Iterable[Record]) -> int:
+    """Apply changelog records (in offset order) to a partition's book; returns how many were
+    unreadable. One unreadable record must not keep the whole partition down: that handoff is
+    lost (its later events wait as an orphan), loudly."""
+    unreadable = 0
+    for record in records:
+        key = record.key or b""
+        value = record.value
+        try:
+            if key.startswith(b"#"):
+                if key == STREAM_KEY and value is not None:
+                    book.advance_stream(_TIME.unpack(value)[0])
+                elif is_standard(key) and value is not None:
+                    std_key, standard = decode_standard(key, value)
+                    book.learn(standard, std_key)
+                continue
+            handoff_id = key.decode()
+            if value is None:
+                book.handoffs.pop(handoff_id, None)
+            else:
+                book.handoffs[handoff_id] = decode(handoff_id, value, book)
+        except Exception as exc:
+            unreadable += 1
+            log.error(
+                "changelog record %r at %s/%d unreadable (%s); skipped",
+                key,
+                record.partition,
+                record.offset,
+                exc,
+            )
+    return unreadable

@@ -1,20 +1,19 @@
-"""The sla API's response models, built from the clock domain."""
+"""The sla API's response models, built from status rows brought to now."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.contracts import ClockName, Priority, ServiceStandardV1
-from shared.events import ClockStage, HandoffState, Outcome
-from sla.domain.book import Held
-from sla.domain.calendar import from_us
+from shared.calendar import from_us
+from shared.contracts import ClockName, Priority
+from shared.events import ClockStage, EventRecordV1, HandoffState, Outcome
 from sla.domain.cases import CaseView
-from sla.domain.clocks import ClockView
-from sla.domain.facts import Fact
+from sla.domain.status import ClockNow, StatusNow
 from sla.domain.views import US, optional_time
+from sla.queries import Closed, Listed
 
 View = Literal["open", "at-risk", "overdue"]
 
@@ -22,7 +21,7 @@ View = Literal["open", "at-risk", "overdue"]
 class ClockOut(BaseModel):
     clock: ClockName
     cycle: int
-    priority: Priority
+    priority: Priority | None
     stage: ClockStage
     outcome: Outcome | None = Field(description="met, missed, or null while undecided")
     breached: bool
@@ -35,27 +34,30 @@ class ClockOut(BaseModel):
     paused_business_seconds: float
     remaining_business_seconds: float = Field(description="negative once overdue")
     used_ratio: float = Field(description="business elapsed / target")
-    warnings_passed: list[int] = Field(description="warning thresholds (%) already crossed")
+    warnings_passed: list[int] = Field(
+        description="warning thresholds (%) reached: by now, or by the stop once stopped"
+    )
 
     @classmethod
-    def of(cls, clock: ClockView, now: int) -> ClockOut:
+    def of(cls, clock: ClockNow, warnings: tuple[int, ...]) -> ClockOut:
+        status = clock.status
         return cls(
-            clock=clock.name,
-            cycle=clock.cycle,
-            priority=clock.priority,
-            stage=clock.stage,
+            clock=status.clock,
+            cycle=status.cycle,
+            priority=status.priority,
+            stage=status.stage,
             outcome=clock.outcome,
             breached=clock.outcome is Outcome.MISSED,
-            target_seconds=clock.target / US,
-            started_at=from_us(clock.start),
-            deadline=optional_time(clock.deadline),
-            stopped_at=optional_time(clock.stop if clock.stop is not None else clock.void_at),
+            target_seconds=status.target_seconds,
+            started_at=status.started_at,
+            deadline=status.deadline,
+            stopped_at=status.stopped_at,
             elapsed_business_seconds=clock.elapsed_business / US,
             elapsed_wall_seconds=clock.elapsed_wall / US,
             paused_business_seconds=clock.paused_business / US,
-            remaining_business_seconds=clock.remaining_business / US,
-            used_ratio=round(clock.elapsed_business / clock.target, 4) if clock.target else 0.0,
-            warnings_passed=[p for p, at in clock.thresholds if at is not None and at <= now],
+            remaining_business_seconds=clock.remaining / US,
+            used_ratio=clock.used_ratio,
+            warnings_passed=clock.warnings_passed(warnings),
         )
 
 
@@ -73,26 +75,15 @@ class EventOut(BaseModel):
     event_id: str
 
     @classmethod
-    def of(cls, fact: Fact) -> EventOut:
-        return cls(
-            type=fact.type.name.lower(), occurred_at=from_us(fact.at), event_id=fact.event_id
-        )
+    def of(cls, event: EventRecordV1) -> EventOut:
+        return cls(type=event.type, occurred_at=event.occurred_at, event_id=event.event_id)
 
 
 class StandardOut(BaseModel):
     route_id: str
     version: int
-    calendar: str
-    objective: float
-
-    @classmethod
-    def of(cls, standard: ServiceStandardV1) -> StandardOut:
-        return cls(
-            route_id=standard.route_id,
-            version=standard.version,
-            calendar=standard.calendar.id,
-            objective=standard.objective,
-        )
+    calendar: str | None
+    objective: float | None
 
 
 class HandoffOut(BaseModel):
@@ -109,15 +100,23 @@ class HandoffOut(BaseModel):
     clocks: list[ClockOut]
     cycles: list[CycleOut]
     history: list[EventOut]
-    as_of: datetime
+    closed_at: datetime | None = Field(description="when it was completed or cancelled")
+    as_of: datetime = Field(description="the instant the answer is computed for")
+    updated_at: datetime = Field(description="when its owner last wrote its status")
 
 
-class PendingOut(BaseModel):
-    """A handoff whose opening event has not arrived yet: its events wait for it."""
-
-    handoff_id: str
-    state: Literal["pending"] = "pending"
-    history: list[EventOut]
+def _summary(item: Listed | Closed) -> dict[str, Any]:
+    """What every list item says about its handoff."""
+    entry = item.entry
+    return {
+        "handoff_id": item.handoff_id,
+        "case_id": entry.case_id,
+        "kind": entry.kind,
+        "from_process": entry.pair[0],
+        "to_process": entry.pair[1],
+        "priority": Priority(entry.priority),
+        "state": entry.state,
+    }
 
 
 class HandoffSummary(BaseModel):
@@ -134,20 +133,15 @@ class HandoffSummary(BaseModel):
     overdue_seconds: float = Field(description="wall time past the deadline, 0 if not overdue")
 
     @classmethod
-    def of(cls, held: Held, clock: ClockView, now: int) -> HandoffSummary:
-        late = clock.deadline is not None and now > clock.deadline
+    def of(cls, item: Listed, now: int) -> HandoffSummary:
+        deadline = item.deadline
+        late = deadline is not None and now > deadline
         return cls(
-            handoff_id=held.handoff.handoff_id,
-            case_id=held.handoff.case_id,
-            kind=held.head.kind,
-            from_process=held.head.from_process,
-            to_process=held.head.to_process,
-            priority=held.evaluation.priority,
-            state=held.evaluation.state,
-            clock=clock.name,
-            deadline=optional_time(clock.deadline),
-            used_ratio=round(clock.elapsed_business / (clock.target or 1), 4),
-            overdue_seconds=(now - clock.deadline) / US if late and clock.deadline else 0.0,
+            **_summary(item),
+            clock=item.clock.clock,
+            deadline=optional_time(deadline),
+            used_ratio=item.used_ratio,
+            overdue_seconds=(now - deadline) / US if late and deadline is not None else 0.0,
         )
 
 
@@ -156,6 +150,32 @@ class HandoffList(BaseModel):
     count: int
     truncated: bool
     items: list[HandoffSummary]
+
+
+class ClosedSummary(BaseModel):
+    handoff_id: str
+    case_id: str
+    kind: str
+    from_process: str = Field(serialization_alias="from")
+    to_process: str = Field(serialization_alias="to")
+    priority: Priority
+    state: HandoffState
+    closed_at: datetime
+    outcome: Outcome = Field(description="missed if any clock missed its target, else met")
+
+    @classmethod
+    def of(cls, item: Closed) -> ClosedSummary:
+        return cls(
+            **_summary(item),
+            closed_at=from_us(item.closed_at),
+            outcome=Outcome.MISSED if item.entry.missed else Outcome.MET,
+        )
+
+
+class ClosedList(BaseModel):
+    view: Literal["closed"] = "closed"
+    items: list[ClosedSummary]
+    next: str | None = Field(description="pass as `cursor` for the next page; null: last page")
 
 
 class TeamShareOut(BaseModel):
@@ -172,7 +192,7 @@ class LateOut(BaseModel):
     clocks: list[ClockName]
 
 
-class BounceOut(BaseModel):
+class ReturnOut(BaseModel):
     handoff_id: str
     from_process: str = Field(serialization_alias="from")
     to_process: str = Field(serialization_alias="to")
@@ -186,45 +206,51 @@ class CaseOut(BaseModel):
     path: list[str] = Field(description="teams in the order the case visited them")
     teams: list[TeamShareOut]
     late_handoffs: list[LateOut]
-    ping_pong: bool
-    bounces: list[BounceOut]
+    ping_pong: bool = Field(description="an immediate return: A -> B -> A")
+    ping_pongs: list[ReturnOut] = Field(description="the handoffs that went straight back")
+    returned: bool = Field(description="handed to a team the case had left before")
+    bounces: list[ReturnOut] = Field(
+        description="every handoff to a team the case had left before (ping-pongs included)"
+    )
     handoffs: list[HandoffOut]
 
 
-def handoff_out(held: Held) -> HandoffOut:
+def handoff_out(handoff_id: str, status: StatusNow) -> HandoffOut:
     """The full status of one handoff."""
-    handoff, head, ev = held.handoff, held.head, held.evaluation
-    cycles = []
-    breached_by_cycle: dict[int, bool] = {}
-    for clock in ev.clocks:
-        if clock.outcome is Outcome.MISSED:
-            breached_by_cycle[clock.cycle] = True
-    for cycle in ev.cycles:
-        cycles.append(
-            CycleOut(
-                cycle=cycle.number,
-                started_at=from_us(cycle.start),
-                ended_at=optional_time(cycle.end),
-                ended_by=cycle.ended_by.name.lower() if cycle.ended_by is not None else None,
-                breached=breached_by_cycle.get(cycle.number, False),
-            )
-        )
-    last = ev.cycles[-1].number if ev.cycles else 1
+    row = status.row
+    breached = status.breached_cycles
+    warnings = row.warnings or ()
     return HandoffOut(
-        handoff_id=handoff.handoff_id,
-        case_id=handoff.case_id,
-        kind=head.kind,
-        from_process=head.from_process,
-        to_process=head.to_process,
-        priority=ev.priority,
-        state=ev.state,
-        standard=StandardOut.of(held.standard),
-        breached=breached_by_cycle.get(last, False),
-        ever_breached=any(breached_by_cycle.values()),
-        clocks=[ClockOut.of(c, ev.now) for c in ev.clocks],
-        cycles=cycles,
-        history=[EventOut.of(f) for f in handoff.facts],
-        as_of=from_us(ev.now),
+        handoff_id=handoff_id,
+        case_id=row.case_id,
+        kind=row.kind,
+        from_process=row.from_process,
+        to_process=row.to_process,
+        priority=row.priority,
+        state=row.state,
+        standard=StandardOut(
+            route_id=row.route_id,
+            version=row.standard_version,
+            calendar=row.calendar.id if row.calendar is not None else None,
+            objective=row.objective,
+        ),
+        breached=status.breached,
+        ever_breached=status.ever_breached,
+        clocks=[ClockOut.of(c, warnings) for c in status.clocks],
+        cycles=[
+            CycleOut(
+                cycle=c.cycle,
+                started_at=c.started_at,
+                ended_at=c.ended_at,
+                ended_by=c.ended_by,
+                breached=c.cycle in breached,
+            )
+            for c in row.cycles
+        ],
+        history=[EventOut.of(e) for e in row.history],
+        closed_at=row.closed_at,
+        as_of=from_us(status.now),
+        updated_at=row.as_of,
     )
 
 
@@ -232,6 +258,13 @@ def case_out(view: CaseView, now: int, handoffs: list[HandoffOut]) -> CaseOut:
     """The attribution view of a case."""
     end = view.ended_at if view.ended_at is not None else now
     total_wall = sum(t.held_wall_us for t in view.teams) or 1
+
+    def returns(items: list) -> list[ReturnOut]:  # type: ignore[type-arg]
+        return [
+            ReturnOut(handoff_id=r.handoff_id, from_process=r.from_team, to_process=r.to_team)
+            for r in items
+        ]
+
     return CaseOut(
         case_id=view.case_id,
         started_at=from_us(view.started_at),
@@ -250,10 +283,9 @@ def case_out(view: CaseView, now: int, handoffs: list[HandoffOut]) -> CaseOut:
             for t in view.teams
         ],
         late_handoffs=[LateOut(handoff_id=h, clocks=c) for h, c in view.late],
-        ping_pong=bool(view.bounces),
-        bounces=[
-            BounceOut(handoff_id=b.handoff_id, from_process=b.from_team, to_process=b.to_team)
-            for b in view.bounces
-        ],
+        ping_pong=bool(view.ping_pongs),
+        ping_pongs=returns(view.ping_pongs),
+        returned=bool(view.returns),
+        bounces=returns(view.returns),
         handoffs=handoffs,
     )

@@ -1,9 +1,12 @@
-"""The handoffs of one partition, their standards, and one timer for the next wake-up.
+"""The handoffs of one partition, their standards, its stream time, and two timers.
 
 Pure: the caller passes `now` and publishes what comes back. Time-driven decisions come from
-one heap of (wake-up, handoff id) -- the earliest instant at which time alone changes
-something (a warning threshold, a deadline, the end of a closed handoff's retention) --
-never from a scan. Stale heap entries are skipped lazily and compacted now and then.
+heaps of (wake-up, handoff id) -- the earliest instant at which time alone changes something
+(a warning threshold, a deadline, the end of a closed handoff's retention) -- never from a
+scan: one heap for the wall clock (what sla learned of in advance), one for the partition's
+stream time, the latest event time it has seen (what was already history when sla learned of
+it: decided in event-time order as the history is read, see `clocks.Horizon`). Stale heap
+entries are skipped lazily and compacted now and then.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from shared.calendar import BusinessCalendar, CalendarError, calendar_for
 from shared.contracts import ServiceStandardV1
-from sla.domain.calendar import BusinessCalendar, calendar_for
-from sla.domain.clocks import Evaluation, evaluate
+from sla.domain.clocks import EARLIEST, Evaluation, Horizon, evaluate
 from sla.domain.facts import Fact
 from sla.domain.handoff import Decision, Handoff, Head, Opening
+
+NEVER = -(1 << 62)
+"""Stream time before the first event."""
+_UNPACKED = 20_000
+"""Handoffs whose unpacked facts are kept between evaluations (a bound, not a cache policy:
+the lot is dropped when full)."""
 
 
 def standard_key(standard: ServiceStandardV1) -> str:
@@ -64,11 +73,19 @@ class Book:
     def __init__(self, retention_us: int, orphan_retention_us: int) -> None:
         self.handoffs: dict[str, Handoff] = {}
         self.standards: dict[str, ServiceStandardV1] = {}
+        self.stream_time = NEVER
+        """The latest event time of this partition (microseconds): where history has got to."""
         self._calendars: dict[str, BusinessCalendar] = {}
         self._heads: dict[tuple[str, str, str, str], Head] = {}
         self._heap: list[tuple[int, str]] = []
+        self._stream_heap: list[tuple[int, str]] = []
         self._retention = retention_us
-        self._orphan_retention = orphan_retention_us
+        self.orphan_retention_us = orphan_retention_us
+        self._times: dict[int, int] = {}
+        self._unpacked: dict[str, tuple[bytes, list[Fact]]] = {}
+        self.uncomputable: list[tuple[str, str]] = []
+        """(handoff id, why) of wake-ups whose clocks could not be computed (taken by the
+        caller to log and count)."""
 
     def __len__(self) -> int:
         return len(self.handoffs)
@@ -93,11 +110,36 @@ class Book:
             head = self._heads[key] = Head(*key)
         return head
 
+    def time(self, instant: int) -> int:
+        """One shared int per instant (a million handoffs learned in a few thousand batches)."""
+        return self._times.setdefault(instant, instant)
+
     def apply(self, incoming: Incoming, now: int) -> Step | None:
-        """Record an event and re-evaluate its handoff; None for a duplicate."""
+        """Record an event and re-evaluate its handoff; None for a duplicate.
+
+        Raises CalendarError when the handoff's clocks cannot be computed with this event
+        (a deadline beyond the supported years, a calendar without working time): the event
+        is then not kept, and the handoff stays as it was.
+
+        The stream time is the caller's to move first (`stream_to`), so that what the history
+        made due before this event is decided before it.
+        """
         handoff = self.handoffs.get(incoming.handoff_id)
+        created = handoff is None
         if handoff is None:
             handoff = self.handoffs[incoming.handoff_id] = Handoff(incoming.handoff_id)
+            handoff.seen = now
+        saved = handoff.saved()
+        try:
+            return self._apply(handoff, incoming, now)
+        except CalendarError:
+            if created:
+                del self.handoffs[incoming.handoff_id]
+            else:
+                handoff.put_back(saved)
+            raise
+
+    def _apply(self, handoff: Handoff, incoming: Incoming, now: int) -> Step | None:
         opening = incoming.opening
         if opening is not None:
             if incoming.standard is not None:
@@ -110,19 +152,41 @@ class Book:
             return None
         return self.step(handoff, now)
 
-    def evaluate(self, handoff: Handoff, now: int) -> Evaluation | None:
-        """The handoff's clocks as of `now` (None until its opening event has arrived)."""
+    def horizon(self, handoff: Handoff, now: int) -> Horizon:
+        """What counts as passed when deciding this handoff's clocks now."""
+        learned = handoff.seen if handoff.seen is not None else EARLIEST
+        return Horizon(now, min(self.stream_time, now), learned)
+
+    def evaluate(
+        self, handoff: Handoff, now: int, horizon: Horizon | None = None
+    ) -> Evaluation | None:
+        """The handoff's clocks as of `now` (None until its opening event has arrived); the
+        outcomes as of `horizon` (default: everything up to now has passed)."""
         head = handoff.head
         if head is None:
             return None
         return evaluate(
-            handoff.facts,
+            self.facts_of(handoff),
             priority=handoff.priority,
             standard=self.standards[head.standard_key],
             calendar=self._calendars[head.standard_key],
             due=handoff.due,
             now=now,
+            horizon=horizon,
         )
+
+    def facts_of(self, handoff: Handoff) -> list[Fact]:
+        """A handoff's facts, unpacked once per change: it is evaluated at each of its events
+        and each of its wake-ups, its facts change only with its events."""
+        packed = handoff.packed
+        cached = self._unpacked.get(handoff.handoff_id)
+        if cached is not None and cached[0] is packed:
+            return cached[1]
+        facts = handoff.facts
+        if len(self._unpacked) >= _UNPACKED:
+            self._unpacked.clear()
+        self._unpacked[handoff.handoff_id] = (packed, facts)
+        return facts
 
     def held(self, handoff: Handoff, now: int) -> Held | None:
         """The handoff with its clocks and standard (None until its opening event arrived)."""
@@ -132,39 +196,63 @@ class Book:
         return Held(handoff, handoff.head, evaluation, self.standards[handoff.head.standard_key])
 
     def step(self, handoff: Handoff, now: int) -> Step:
-        """Re-evaluate a handoff, reconcile its decisions and set its next wake-up."""
-        evaluation = self.evaluate(handoff, now)
+        """Re-evaluate a handoff, reconcile its decisions and set its next wake-ups."""
+        evaluation = self.evaluate(handoff, now, self.horizon(handoff, now))
         if evaluation is None:
             # Events before their handoff's opening event: keep them for a while.
             if handoff.wake is None:
-                self._arm(handoff, now + self._orphan_retention)
+                self._arm(handoff, now + self.orphan_retention_us)
             return Step(handoff, None, [])
         decisions = handoff.reconcile(evaluation)
-        wake = handoff.next_wake(evaluation)
+        wall, stream = handoff.next_wake(evaluation)
         if evaluation.closed_at is not None:
-            forget_at = evaluation.closed_at + self._retention
-            wake = forget_at if wake is None else min(wake, forget_at)
-        self._arm(handoff, wake)
+            if handoff.closed_seen is None:
+                handoff.closed_seen = now  # retention counts from when sla learned of it
+            forget_at = handoff.closed_seen + self._retention
+            wall = forget_at if wall is None else min(wall, forget_at)
+        self._arm(handoff, wall)
+        self._arm_stream(handoff, stream)
         return Step(handoff, evaluation, decisions)
 
     def rearm_all(self) -> None:
-        """Rebuild the timer heap from every handoff's wake-up (after a restore: no decision
+        """Rebuild the timer heaps from every handoff's wake-ups (after a restore: no decision
         is made here; anything due is decided by the first `due()`)."""
         self._compact()
 
     def next_wake(self) -> int | None:
-        """The earliest pending wake-up, skipping stale entries."""
-        heap = self._heap
+        """The earliest pending wall-clock wake-up, skipping stale entries."""
+        return self._top(self._heap, stream=False)
+
+    def next_stream_wake(self) -> int | None:
+        """The earliest pending stream-time wake-up, skipping stale entries."""
+        return self._top(self._stream_heap, stream=True)
+
+    def _top(self, heap: list[tuple[int, str]], stream: bool) -> int | None:
         while heap:
             at, handoff_id = heap[0]
             handoff = self.handoffs.get(handoff_id)
-            if handoff is not None and handoff.wake == at:
+            if handoff is not None and (handoff.stream_wake if stream else handoff.wake) == at:
                 return at
             heapq.heappop(heap)
         return None
 
+    def advance_stream(self, to: int) -> bool:
+        """Move the stream time forward (True if it moved): e.g. to now once a partition's
+        history has been quiet long enough to be over."""
+        if to <= self.stream_time:
+            return False
+        self.stream_time = to
+        return True
+
+    def stream_to(self, instant: int, now: int) -> list[Step]:
+        """An event of `instant` was read: the stream time reaches it, and what history made
+        due by then is decided -- before the event itself, as it happened."""
+        if not self.advance_stream(instant):
+            return []
+        return self.due_stream(now)
+
     def due(self, now: int, limit: int = 1000) -> list[Step]:
-        """Wake up the handoffs whose time has come (at most `limit` at once)."""
+        """Wake up the handoffs whose wall-clock time has come (at most `limit` at once)."""
         steps: list[Step] = []
         heap = self._heap
         while heap and heap[0][0] <= now and len(steps) < limit:
@@ -173,21 +261,52 @@ class Book:
             if handoff is None or handoff.wake != at:
                 continue  # stale: the wake-up moved since
             handoff.wake = None
-            evaluation = self.evaluate(handoff, now)
-            closed = evaluation is not None and evaluation.closed_at is not None
-            expired = evaluation is None or (
-                closed
-                and evaluation.closed_at is not None
-                and now >= evaluation.closed_at + self._retention
-            )
-            if expired:
-                del self.handoffs[handoff_id]
-                steps.append(Step(handoff, evaluation, [], forgotten=True))
-                continue
-            steps.append(self.step(handoff, now))
-        if len(heap) > 2 * len(self.handoffs) + 1024:
-            self._compact()
+            step = self._wake(handoff, now)
+            if step is not None:
+                steps.append(step)
+        self._maybe_compact()
         return steps
+
+    def due_stream(self, now: int, limit: int | None = None) -> list[Step]:
+        """Wake up the handoffs whose stream-time instant the stream time has reached."""
+        steps: list[Step] = []
+        heap = self._stream_heap
+        until = min(self.stream_time, now)
+        while heap and heap[0][0] <= until and (limit is None or len(steps) < limit):
+            at, handoff_id = heapq.heappop(heap)
+            handoff = self.handoffs.get(handoff_id)
+            if handoff is None or handoff.stream_wake != at:
+                continue
+            handoff.stream_wake = None
+            step = self._wake(handoff, now)
+            if step is not None:
+                steps.append(step)
+        self._maybe_compact()
+        return steps
+
+    def _wake(self, handoff: Handoff, now: int) -> Step | None:
+        try:
+            evaluation = self.evaluate(handoff, now)
+        except CalendarError as exc:
+            # Cannot happen for a handoff whose events were all computable when they came
+            # (`apply` refuses the others); kept from going round for ever all the same.
+            self.uncomputable.append((handoff.handoff_id, str(exc)))
+            handoff.wake = handoff.stream_wake = None
+            return None
+        if evaluation is None:
+            expired = True  # an orphan whose opening event never came
+        elif evaluation.closed_at is None:
+            expired = False
+        else:
+            closed_seen = handoff.closed_seen
+            if closed_seen is None:  # a record from before closed_seen was kept
+                closed_seen = evaluation.closed_at
+            expired = now >= closed_seen + self._retention
+        if expired:
+            del self.handoffs[handoff.handoff_id]
+            handoff.wake = handoff.stream_wake = None
+            return Step(handoff, evaluation, [], forgotten=True)
+        return self.step(handoff, now)
 
     def _arm(self, handoff: Handoff, wake: int | None) -> None:
         if wake == handoff.wake:
@@ -196,6 +315,22 @@ class Book:
         if wake is not None:
             heapq.heappush(self._heap, (wake, handoff.handoff_id))
 
+    def _arm_stream(self, handoff: Handoff, wake: int | None) -> None:
+        if wake == handoff.stream_wake:
+            return
+        handoff.stream_wake = wake
+        if wake is not None:
+            heapq.heappush(self._stream_heap, (wake, handoff.handoff_id))
+
+    def _maybe_compact(self) -> None:
+        if len(self._heap) + len(self._stream_heap) > 2 * len(self.handoffs) + 1024:
+            self._compact()
+
     def _compact(self) -> None:
-        self._heap = [(h.wake, h.handoff_id) for h in self.handoffs.values() if h.wake is not None]
+        handoffs = self.handoffs.values()
+        self._heap = [(h.wake, h.handoff_id) for h in handoffs if h.wake is not None]
         heapq.heapify(self._heap)
+        self._stream_heap = [
+            (h.stream_wake, h.handoff_id) for h in handoffs if h.stream_wake is not None
+        ]
+        heapq.heapify(self._stream_heap)

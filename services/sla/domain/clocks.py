@@ -15,27 +15,68 @@ Rules, each traceable to SPEC section 3:
   the resolution clock of that cycle stops without outcome (unless already missed); the next
   `submitted` opens a new cycle with fresh clocks. Every cycle is kept.
 - `reprioritized` applies the new priority's targets from the original start, keeping pauses:
-  the priority of a clock is the last one set before the clock stopped.
+  the priority of a clock is the last one set before the clock stopped -- unless the clock had
+  already breached when the new priority was set (its deadline then in force had passed, in
+  event time): re-targeting never erases a breach that had happened.
+- A milestone reached during a pause decides its clock at that moment (met if in time).
 - `completed` is the resolution and, if none came before, also the response.
 - `cancelled` stops every running clock with no outcome; a deadline that passed before the
   cancellation stays missed.
 - Delivery clock: an `expected` handoff is due at `due_at` (or after the standard's delivery
   target); the first `submitted` is its milestone.
 - A milestone exactly at the deadline is met; a clock is missed once now is past its deadline.
+
+"Now" is a `Horizon`: what sla learned in advance is decided by the wall clock (a deadline
+passes the moment it passes), what was already history when sla learned of it -- a backfill, a
+replayed log, an event that arrives late -- is decided by the partition's stream time (the
+latest event time seen), so a clock whose settling event comes later in the same history is
+decided once, as it happened, instead of missed at arrival and retracted a moment later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
 
+from shared.calendar import BusinessCalendar
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import ClockStage, HandoffState, Outcome
-from sla.domain.calendar import BusinessCalendar
 from sla.domain.facts import Fact, FactType
 
 US = 1_000_000
 Pause = tuple[int, int | None]
+EARLIEST = -(1 << 62)
+"""Before any instant: a handoff learned of at EARLIEST has every deadline decided live."""
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """Which instants count as passed when deciding a clock.
+
+    An instant at or before `now` is passed if sla learned of the handoff before it (`learned`,
+    wall clock: a live deadline) or if the partition's stream time has reached it (`stream`:
+    history decided in event-time order). `truth(now)` passes everything up to now: what a
+    reader asking "is it late?" wants.
+    """
+
+    now: int
+    stream: int
+    learned: int = EARLIEST
+
+    @classmethod
+    def truth(cls, now: int) -> Horizon:
+        """Every instant up to now is passed."""
+        return cls(now, now)
+
+    def passed(self, instant: int) -> bool:
+        """True once `instant` counts as reached."""
+        return instant <= self.now and (instant >= self.learned or instant <= self.stream)
+
+    def live(self, instant: int) -> bool:
+        """True for an instant sla learned of in advance (decided by the wall clock)."""
+        return instant >= self.learned
 
 
 @dataclass(slots=True)
@@ -56,12 +97,35 @@ class ClockView:
     void_at: int | None
     """When the clock stopped without its milestone (cycle rejected, handoff cancelled)."""
     paused_now: bool
-    elapsed_business: int
     elapsed_wall: int
-    paused_business: int
     thresholds: tuple[tuple[int, int | None], ...]
-    """(percent, instant the percentage of the target is used up) per warning threshold."""
+    """(percent, instant the percentage of the target is used up) per warning threshold, for a
+    running clock (empty once it stopped: what it reached is `elapsed_business`)."""
     outcome: Outcome | None
+    calendar: BusinessCalendar | None = None
+    window: Sequence[Pause] = ()
+    upto: int = 0
+    measured: tuple[int, int] | None = None
+    """(business, paused) time from start to `upto`, measured on first use: deciding needs
+    it only for clocks that stopped, reading for every clock."""
+
+    @property
+    def elapsed_business(self) -> int:
+        """Business time used, pauses excluded (until now, or until the clock stopped)."""
+        return self._measure()[0]
+
+    @property
+    def paused_business(self) -> int:
+        """Business time spent paused within the clock's window."""
+        return self._measure()[1]
+
+    def _measure(self) -> tuple[int, int]:
+        if self.measured is None:
+            if self.calendar is None:
+                self.measured = (0, 0)
+            else:
+                self.measured = business_between(self.calendar, self.start, self.upto, self.window)
+        return self.measured
 
     @property
     def stage(self) -> ClockStage:
@@ -76,6 +140,11 @@ class ClockView:
     def running(self) -> bool:
         """True while neither the milestone nor a stop without it has happened."""
         return self.stop is None and self.void_at is None
+
+    def reached(self, percent: int) -> bool:
+        """Whether the business time used reached `percent` of the target (by now while the
+        clock runs, by its stop once it stopped)."""
+        return self.elapsed_business >= self.target * percent // 100
 
     @property
     def remaining_business(self) -> int:
@@ -105,6 +174,7 @@ class Evaluation:
     """Everything about a handoff's clocks as of `now`."""
 
     now: int
+    horizon: Horizon
     state: HandoffState
     priority: Priority
     cycles: list[CycleView]
@@ -114,17 +184,17 @@ class Evaluation:
 
 
 def ideal_outcome(
-    deadline: int | None, stop: int | None, end: int | None, now: int
+    deadline: int | None, stop: int | None, end: int | None, horizon: Horizon
 ) -> Outcome | None:
-    """The outcome true as of `now`: met if the milestone came by the deadline; missed once
-    now is past the deadline and the clock did not stop (milestone or not) before it."""
+    """The outcome true as of the horizon: met if the milestone came by the deadline; missed
+    if the clock stopped after it (milestone or not), or runs and the horizon passed it."""
     if deadline is None:
         return None
     if stop is not None and stop <= deadline:
         return Outcome.MET
-    if now > deadline and (end is None or end > deadline):
-        return Outcome.MISSED
-    return None
+    if end is not None:
+        return Outcome.MISSED if end > deadline else None
+    return Outcome.MISSED if horizon.passed(deadline + 1) else None
 
 
 def _priority_at(
@@ -161,6 +231,15 @@ def deadline_with_pauses(
     return calendar.add_us(t, remaining)
 
 
+@lru_cache(maxsize=1 << 16)
+def _deadline(
+    calendar: BusinessCalendar, start: int, target: int, pauses: tuple[Pause, ...]
+) -> int | None:
+    """deadline_with_pauses, remembered: a handoff is evaluated at each of its events and at
+    each of its wake-ups, and its instants only move when its facts do."""
+    return deadline_with_pauses(calendar, start, target, pauses)
+
+
 def business_between(
     calendar: BusinessCalendar, start: int, end: int, pauses: Sequence[Pause]
 ) -> tuple[int, int]:
@@ -176,6 +255,50 @@ def business_between(
     return total - paused, paused
 
 
+def clock_window(pauses: Sequence[Pause], end: int | None) -> tuple[Pause, ...]:
+    """The pauses that matter to a clock that stopped at `end` (None: still running): those
+    that began before it stopped, each counted only until then -- a milestone reached during
+    a pause (a response while waiting on the supplier) decides the clock at that moment."""
+    if not pauses:
+        return ()
+    if end is None:
+        return tuple(pauses)
+    return tuple((p0, end if p1 is None or p1 > end else p1) for p0, p1 in pauses if p0 < end)
+
+
+def clock_priority(
+    *,
+    name: ClockName,
+    standard: ServiceStandardV1,
+    calendar: BusinessCalendar,
+    start: int,
+    pauses: Sequence[Pause],
+    initial: Priority,
+    changes: Sequence[tuple[int, Priority]],
+    until: int | None,
+) -> Priority:
+    """The priority a clock is judged by: the last one set before the clock stopped (`until`)
+    -- except that re-targeting never erases a breach that had already happened: a priority
+    set after the deadline then in force had passed (event time) leaves the clock judged by
+    the priority it breached under, so `ever_breached` and the outcome counters keep it."""
+    priority = initial
+    for at, value in changes:
+        if until is not None and at > until:
+            break
+        target = standard.target(priority, name)
+        if target is not None:
+            window = clock_window(pauses, until)
+            deadline = _deadline(calendar, start, _us(target), window)
+            if deadline is not None and at > deadline:
+                break  # already breached when re-targeted: the breach stands
+        priority = value
+    return priority
+
+
+def _us(duration: timedelta) -> int:
+    return int(duration.total_seconds() * US)
+
+
 def _clock(
     *,
     name: ClockName,
@@ -187,19 +310,18 @@ def _clock(
     void_at: int | None,
     pauses: Sequence[Pause],
     warnings: Sequence[int],
-    now: int,
+    horizon: Horizon,
 ) -> ClockView:
     end = stop if stop is not None else void_at
-    # A pause matters to this clock only if it began before the clock stopped.
-    window = [(p0, p1) for p0, p1 in pauses if end is None or p0 < end]
-    deadline = deadline_with_pauses(calendar, cycle.start, target, window)
-    upto = end if end is not None else max(now, cycle.start)
-    business, paused = business_between(calendar, cycle.start, upto, window)
+    window = clock_window(pauses, end)
+    deadline = _deadline(calendar, cycle.start, target, window)
+    upto = end if end is not None else max(horizon.now, cycle.start)
     paused_now = end is None and bool(window) and window[-1][1] is None
-    thresholds = tuple(
-        (pct, deadline_with_pauses(calendar, cycle.start, target * pct // 100, window))
-        for pct in warnings
-    )
+    thresholds: tuple[tuple[int, int | None], ...] = ()
+    if end is None:
+        thresholds = tuple(
+            (pct, _deadline(calendar, cycle.start, target * pct // 100, window)) for pct in warnings
+        )
     return ClockView(
         name=name,
         cycle_key=cycle.key,
@@ -211,11 +333,12 @@ def _clock(
         stop=stop,
         void_at=void_at if stop is None else None,
         paused_now=paused_now,
-        elapsed_business=business,
         elapsed_wall=max(upto - cycle.start, 0),
-        paused_business=paused,
         thresholds=thresholds,
-        outcome=ideal_outcome(deadline, stop, end, now),
+        outcome=ideal_outcome(deadline, stop, end, horizon),
+        calendar=calendar,
+        window=window,
+        upto=upto,
     )
 
 
@@ -227,8 +350,12 @@ def evaluate(
     calendar: BusinessCalendar,
     due: int | None,
     now: int,
+    horizon: Horizon | None = None,
 ) -> Evaluation:
-    """The clocks of a handoff as of `now`, from its facts sorted by (time, rank, id)."""
+    """The clocks of a handoff as of `now`, from its facts sorted by (time, rank, id); the
+    outcomes as of `horizon` (default: everything up to now counts as passed)."""
+    if horizon is None:
+        horizon = Horizon.truth(now)
     cycles: list[CycleView] = []
     current: CycleView | None = None
     first_response: dict[str, int] = {}
@@ -293,7 +420,16 @@ def evaluate(
             if name is ClockName.RESOLUTION and cycle.ended_by is FactType.REJECTED:
                 clock_void = cycle.end
             until = stop if stop is not None else clock_void
-            prio = _priority_at(priority, changes, until)
+            prio = clock_priority(
+                name=name,
+                standard=standard,
+                calendar=calendar,
+                start=cycle.start,
+                pauses=cycle.pauses,
+                initial=priority,
+                changes=changes,
+                until=until,
+            )
             target = standard.target(prio, name)
             if target is None:
                 continue
@@ -302,19 +438,19 @@ def evaluate(
                     name=name,
                     cycle=cycle,
                     calendar=calendar,
-                    target=int(target.total_seconds() * US),
+                    target=_us(target),
                     priority=prio,
                     stop=stop,
                     void_at=clock_void,
                     pauses=cycle.pauses,
                     warnings=warnings,
-                    now=now,
+                    horizon=horizon,
                 )
             )
 
     if expected is not None:
         delivery = _delivery_clock(
-            expected, delivered_at, cancelled_at, due, standard, calendar, priority, now
+            expected, delivered_at, cancelled_at, due, standard, calendar, priority, horizon
         )
         if delivery is not None:
             clocks.insert(0, delivery)
@@ -325,6 +461,7 @@ def evaluate(
         closed_at = cycles[-1].end
     return Evaluation(
         now=now,
+        horizon=horizon,
         state=state,
         priority=_priority_at(priority, changes, None),
         cycles=cycles,
@@ -341,7 +478,7 @@ def _delivery_clock(
     standard: ServiceStandardV1,
     calendar: BusinessCalendar,
     priority: Priority,
-    now: int,
+    horizon: Horizon,
 ) -> ClockView | None:
     start = expected.at
     if due is not None:
@@ -357,10 +494,12 @@ def _delivery_clock(
     if cancelled_at is not None and (stop is None or cancelled_at < stop):
         stop, void_at = None, cancelled_at
     end = stop if stop is not None else void_at
-    upto = end if end is not None else max(now, start)
-    thresholds = tuple(
-        (pct, calendar.add_us(start, target * pct // 100)) for pct in standard.warnings
-    )
+    upto = end if end is not None else max(horizon.now, start)
+    thresholds: tuple[tuple[int, int | None], ...] = ()
+    if end is None:
+        thresholds = tuple(
+            (pct, calendar.add_us(start, target * pct // 100)) for pct in standard.warnings
+        )
     return ClockView(
         name=ClockName.DELIVERY,
         cycle_key=expected.event_id,
@@ -372,11 +511,11 @@ def _delivery_clock(
         stop=stop,
         void_at=void_at,
         paused_now=False,
-        elapsed_business=calendar.elapsed_us(start, upto),
         elapsed_wall=max(upto - start, 0),
-        paused_business=0,
         thresholds=thresholds,
-        outcome=ideal_outcome(deadline, stop, end, now),
+        outcome=ideal_outcome(deadline, stop, end, horizon),
+        calendar=calendar,
+        upto=upto,
     )
 
 

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from shared.contracts import ClockName, Priority
 from shared.events import Outcome
-from sla.domain.clocks import ClockView, CycleView, Evaluation
+from sla.domain.clocks import ClockView, CycleView, Evaluation, Horizon
 from sla.domain.facts import OPENED, Fact, FactType, pack, unpack
 
 OPENING = (FactType.EXPECTED, FactType.SUBMITTED)
@@ -110,7 +110,20 @@ class Handoff:
     the head is shared per route, marks exist only once something was emitted.
     """
 
-    __slots__ = ("_facts", "case_id", "due", "handoff_id", "head", "marks", "priority", "wake")
+    __slots__ = (
+        "_facts",
+        "case_id",
+        "closed_seen",
+        "due",
+        "handoff_id",
+        "head",
+        "marks",
+        "priority",
+        "seen",
+        "stream_wake",
+        "waiting",
+        "wake",
+    )
 
     def __init__(self, handoff_id: str) -> None:
         self.handoff_id = handoff_id
@@ -121,6 +134,49 @@ class Handoff:
         self._facts = b""
         self.marks: dict[tuple[str, ClockName], Mark] | None = None
         self.wake: int | None = None
+        """The next wall-clock instant time alone changes something (live deadlines)."""
+        self.stream_wake: int | None = None
+        """The next stream-time instant something changes (deadlines that were history)."""
+        self.seen: int | None = None
+        """When sla learned of the handoff (wall clock): deadlines before it were history."""
+        self.closed_seen: int | None = None
+        """When sla learned the handoff was closed (wall clock): retention counts from it."""
+        self.waiting: list[tuple[int, bytes]] | None = None
+        """(offset, record value) of the events kept while no opening event has come (an
+        orphan): dead-lettered as they came if none comes, dropped once one does."""
+
+    @classmethod
+    def restored(
+        cls,
+        handoff_id: str,
+        *,
+        head: Head | None,
+        case_id: str,
+        priority: Priority,
+        due: int | None,
+        packed: bytes,
+        marks: dict[tuple[str, ClockName], Mark] | None,
+        wake: int | None,
+        stream_wake: int | None,
+        seen: int | None,
+        closed_seen: int | None,
+        waiting: list[tuple[int, bytes]] | None = None,
+    ) -> Handoff:
+        """A handoff read back from the changelog, every field set once (restore speed)."""
+        handoff = cls.__new__(cls)
+        handoff.handoff_id = handoff_id
+        handoff.head = head
+        handoff.case_id = case_id
+        handoff.priority = priority
+        handoff.due = due
+        handoff._facts = packed
+        handoff.marks = marks
+        handoff.wake = wake
+        handoff.stream_wake = stream_wake
+        handoff.seen = seen
+        handoff.closed_seen = closed_seen
+        handoff.waiting = waiting
+        return handoff
 
     @property
     def facts(self) -> list[Fact]:
@@ -135,6 +191,14 @@ class Handoff:
     def restore(self, packed: bytes) -> None:
         """Set the packed facts read back from the changelog."""
         self._facts = packed
+
+    def saved(self) -> tuple[bytes, Head | None, str, Priority, int | None]:
+        """What `add` may change, to put back with `put_back` if the result is unusable."""
+        return self._facts, self.head, self.case_id, self.priority, self.due
+
+    def put_back(self, saved: tuple[bytes, Head | None, str, Priority, int | None]) -> None:
+        """Undo `add` (see `saved`)."""
+        self._facts, self.head, self.case_id, self.priority, self.due = saved
 
     def _open(self, opening: Opening) -> None:
         self.head = opening.head
@@ -207,7 +271,7 @@ class Handoff:
         for clock in evaluation.clocks:
             mark = marks.get(clock.key) or Mark()
             before = len(out)
-            self._emit(clock, mark, now, out)
+            self._emit(clock, mark, evaluation.horizon, out)
             if len(out) > before and clock.key not in marks:
                 if self.marks is None:
                     self.marks = marks
@@ -215,10 +279,10 @@ class Handoff:
         return out
 
     @staticmethod
-    def _emit(clock: ClockView, mark: Mark, now: int, out: list[Decision]) -> None:
+    def _emit(clock: ClockView, mark: Mark, horizon: Horizon, out: list[Decision]) -> None:
         if mark.outcome is None and clock.outcome is None and clock.running:
             for index, (pct, instant) in enumerate(clock.thresholds):
-                if instant is not None and instant <= now and not mark.warned >> index & 1:
+                if instant is not None and horizon.passed(instant) and not mark.warned >> index & 1:
                     mark.warned |= 1 << index
                     out.append(Decision(DecisionKind.WARNING, instant, clock, threshold=pct))
         if mark.outcome is None and clock.outcome is not None:
@@ -232,23 +296,32 @@ class Handoff:
             mark.stopped = True
             out.append(Decision(DecisionKind.STOPPED, clock.stop, clock, revision=mark.revision))
 
-    def next_wake(self, evaluation: Evaluation) -> int | None:
-        """The next instant time alone changes a decision: a threshold or a deadline."""
-        wake: int | None = None
+    def next_wake(self, evaluation: Evaluation) -> tuple[int | None, int | None]:
+        """The next instants time alone changes a decision (a threshold, a deadline): the
+        first one sla learned of in advance (wall clock), and the first one that was already
+        history when it learned of it (stream time)."""
+        wall: int | None = None
+        stream: int | None = None
+        horizon = evaluation.horizon
         marks = self.marks or {}
         for clock in evaluation.clocks:
             mark = marks.get(clock.key)
             warned = mark.warned if mark is not None else 0
             if not clock.running or (mark is not None and mark.outcome is not None):
                 continue
-            for index, (_, instant) in enumerate(clock.thresholds):
-                if instant is not None and not warned >> index & 1:
-                    wake = instant if wake is None else min(wake, instant)
+            instants = [
+                instant
+                for index, (_, instant) in enumerate(clock.thresholds)
+                if instant is not None and not warned >> index & 1
+            ]
             if clock.deadline is not None:
-                # Missed means now > deadline: wake one microsecond after it.
-                due = clock.deadline + 1
-                wake = due if wake is None else min(wake, due)
-        return wake
+                instants.append(clock.deadline + 1)  # missed means past the deadline
+            for instant in instants:
+                if horizon.live(instant):
+                    wall = instant if wall is None else min(wall, instant)
+                else:
+                    stream = instant if stream is None else min(stream, instant)
+        return wall, stream
 
 
 def _retraction(key: tuple[str, ClockName], mark: Mark, now: int, reason: str) -> Decision:
@@ -267,9 +340,7 @@ def _retraction(key: tuple[str, ClockName], mark: Mark, now: int, reason: str) -
         stop=None,
         void_at=None,
         paused_now=False,
-        elapsed_business=0,
         elapsed_wall=0,
-        paused_business=0,
         thresholds=(),
         outcome=mark.outcome,
     )

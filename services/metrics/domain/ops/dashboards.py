@@ -559,22 +559,16 @@ def pair(settings: OpsSettings) -> dict[str, Any]:
         panel(
             "timeseries",
             "Durations against the target",
-            "Wall-clock time from delivery to the milestone (p50, p90), with handoff-id "
-            "exemplars, and the strictest business-time target of the pair's routes (business "
-            "time runs only in service hours: the usage ratio next to this compares exactly).",
+            "Mean wall-clock time from delivery to the milestone (all priorities: the duration "
+            "summary has no priority label, to keep the pair's series budget), and the "
+            "strictest business-time target of the pair's routes at the chosen priorities "
+            "(business time runs only in service hours: the usage ratio next to this compares "
+            "exactly).",
             [
                 target(
-                    "histogram_quantile(0.5, sum by (le) (rate(handoff_duration_seconds_bucket"
-                    f"{{{one_p}}}[$__rate_interval])))",
-                    "p50",
-                    exemplar=True,
-                ),
-                target(
-                    "histogram_quantile(0.9, sum by (le) (rate(handoff_duration_seconds_bucket"
-                    f"{{{one_p}}}[$__rate_interval])))",
-                    "p90",
-                    "B",
-                    exemplar=True,
+                    f"sum(rate(handoff_duration_seconds_sum{{{one}}}[$__rate_interval]))\n"
+                    f"/ sum(rate(handoff_duration_seconds_count{{{one}}}[$__rate_interval]))",
+                    "mean",
                 ),
                 target(f"min(handoff_target_seconds{{{one_p}}})", "target", "C"),
             ],
@@ -592,9 +586,10 @@ def pair(settings: OpsSettings) -> dict[str, Any]:
             [
                 target(
                     "sum by (le) (increase(handoff_target_usage_ratio_bucket"
-                    f"{{{one_p}}}[$__rate_interval]))",
+                    f"{{{one}}}[$__rate_interval]))",
                     "{{le}}",
                     heatmap=True,
+                    exemplar=True,
                 )
             ],
             "short",
@@ -724,14 +719,15 @@ def flow(settings: OpsSettings) -> dict[str, Any]:
     lay.add(
         panel(
             "table",
-            "Slowest hops (p90 to resolution, 1 day)",
-            "90th percentile of the wall-clock time from delivery to resolution per pair over "
-            "the last day: where cases spend their time.",
+            "Slowest hops (mean time to resolution, 1 day)",
+            "Mean wall-clock time from delivery to resolution per pair over the last day, all "
+            "priorities: where cases spend their time.",
             [
                 target(
-                    "histogram_quantile(0.9, sum by (from_team, to_team, le) (rate("
-                    'handoff_duration_seconds_bucket{milestone="resolution", '
-                    f"{as_customer}}}[1d])))",
+                    "sum by (from_team, to_team) (rate(handoff_duration_seconds_sum"
+                    '{milestone="resolution", to_team=~"$team"}[1d]))\n'
+                    "/ sum by (from_team, to_team) (rate(handoff_duration_seconds_count"
+                    '{milestone="resolution", to_team=~"$team"}[1d]))',
                     instant=True,
                     table=True,
                 )
@@ -1066,7 +1062,7 @@ def provisioning(settings: OpsSettings) -> dict[str, dict[str, Any]]:
                     "jsonData": {
                         "timeInterval": "15s",
                         "httpMethod": "POST",
-                        # A duration exemplar's handoff id opens the handoff in sla.
+                        # A usage exemplar's handoff id opens the handoff in sla.
                         "exemplarTraceIdDestinations": [
                             {"name": "handoff_id", "url": f"{sla}/v1/handoffs/${{__value.raw}}"}
                         ],
