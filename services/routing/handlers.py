@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter
@@ -609,6 +610,8 @@ class DeliverNotifications:
         self._clock = clock
         self._counters = counters
         self._slots = asyncio.Semaphore(concurrency)
+        self._per_receiver = max(1, concurrency // 4)
+        self._receivers: dict[str, asyncio.Semaphore] = {}
         self._changed = asyncio.Event()
         self._flights: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -640,7 +643,7 @@ class DeliverNotifications:
         elif isinstance(payload, NotificationRetriedV1):
             outbox.retried(partition, payload)
         elif isinstance(payload, NotificationDeliveredV1 | NotificationDeadLetteredV1):
-            outbox.finished(partition, payload.notification_id)
+            outbox.finished(partition, payload)
         elif isinstance(payload, NotificationsCancelledV1):
             outbox.cancelled(partition, payload)
         self._changed.set()
@@ -696,12 +699,19 @@ class DeliverNotifications:
     async def _deliver(self, item: Pending) -> None:
         request = item.request
         nid = request.notification_id
+        receiver = _origin(request.webhook)
+        turn = self._receivers.get(receiver)
+        if turn is None:
+            turn = self._receivers[receiver] = asyncio.Semaphore(self._per_receiver)
         try:
-            async with self._slots:
+            # A receiver's own turn first, then a shared slot: a dead or slow receiver holds
+            # at most a quarter of the slots (each post ends at its timeout), never all.
+            async with turn, self._slots:
                 await self._attempt(item)
         except Exception:
             log.exception("notification %s: attempt failed unexpectedly", nid)
-            self.outbox.reschedule(item, item.attempts, self._clock.now() + self._policy.first)
+            due = self._clock.now() + self._policy.first
+            self.outbox.reschedule(item, item.attempts, due, "unexpected error (logged)")
         finally:
             self._flights.pop(nid, None)
             self.outbox.landed(nid)
@@ -738,7 +748,7 @@ class DeliverNotifications:
                 delivered_at=now,
             )
             await self._mark(item, marker, "done")
-            self.outbox.finished(item.partition, request.notification_id)
+            self.outbox.finished(item.partition, marker)
             self._counters.delivered.labels(request.reason.value).inc()
             return
         self._counters.failed.labels(str(result.retryable).lower()).inc()
@@ -762,7 +772,7 @@ class DeliverNotifications:
             error=result.error[:1000],
         )
         await self._mark(item, retry, "retry")
-        self.outbox.reschedule(item, attempts, due)
+        self.outbox.reschedule(item, attempts, due, result.error)
 
     async def _dead(self, item: Pending, code: str, error: str, attempts: int) -> None:
         request = item.request
@@ -794,15 +804,15 @@ class DeliverNotifications:
             on=(KafkaUnavailable,),
             what="dead-lettering a notification",
         )
-        marker = NotificationDeadLetteredV1(
+        dead = NotificationDeadLetteredV1(
             notification_id=request.notification_id,
             attempts=attempts,
             code=code,
             error=error[:1000],
             dead_at=self._clock.now(),
         )
-        await self._mark(item, marker, "done")
-        self.outbox.finished(item.partition, request.notification_id)
+        await self._mark(item, dead, "done")
+        self.outbox.finished(item.partition, dead)
         self._counters.dead.labels(code).inc()
 
     async def _mark(self, item: Pending, payload: Frozen, suffix: str) -> None:
@@ -822,6 +832,12 @@ class DeliverNotifications:
             on=(KafkaUnavailable,),
             what="writing a notification marker",
         )
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port of a webhook: posts to one receiver share its turns."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class PendingCollector(Collector):

@@ -18,7 +18,7 @@ import orjson
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.catalog import Catalog
 from routing.domain.history import RouteHistory
-from routing.domain.outbox import Outbox, Pending
+from routing.domain.outbox import Finished, Outbox, Pending
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned, next_map
 from routing.handlers import MapState
@@ -148,6 +148,16 @@ class OutboxQueries:
             if handoff_id is None or p.request.handoff_id == handoff_id
         ]
         return sorted(items, key=lambda p: (p.due, p.request.notification_id))
+
+    def finished(self, handoff_id: str | None = None, limit: int = 100) -> list[Finished]:
+        """Recently delivered or dead-lettered notifications (of one handoff), latest first."""
+        if self._outbox is None:
+            return []
+        items = [
+            f for f in self._outbox.recent() if handoff_id is None or f.handoff_id == handoff_id
+        ]
+        items.sort(key=lambda f: (f.at, f.notification_id), reverse=True)
+        return items[:limit]
 
     def in_flight(self, notification_id: str) -> bool:
         """True while a POST of the notification is under way."""

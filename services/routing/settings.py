@@ -67,4 +67,6 @@ class Settings(ServiceSettings):
     webhook_backoff_max_s: float = Field(
         900.0, gt=0, le=86400, description="the wait doubles after each failure, up to this"
     )
-    webhook_concurrency: int = Field(8, ge=1, le=256, description="POSTs in flight at once")
+    webhook_concurrency: int = Field(
+        8, ge=1, le=256, description="POSTs in flight at once, a quarter of them to one receiver"
+    )

@@ -89,9 +89,13 @@ class Receiver:
     """A webhook receiver on 127.0.0.1, served by uvicorn in this test's event loop: records
     every POST and answers `status` (settable while it runs)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, hold: bool = False) -> None:
         self.status = status
         self.posts: list[Post] = []
+        self.held = 0  # posts waiting for `release` (a receiver that accepts and never answers)
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -107,6 +111,9 @@ class Receiver:
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             status = self.status
             self.posts.append(Post(scope["path"], headers, body, status))
+            self.held += 1
+            await self.release.wait()
+            self.held -= 1
             await send({"type": "http.response.start", "status": status, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
@@ -122,6 +129,7 @@ class Receiver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
         self.server.should_exit = True
         if self._task is not None:
             await self._task
@@ -309,29 +317,40 @@ async def test_a_warning_waits_for_the_teams_hours_and_a_breach_goes_out_at_once
     assert all(signed(p, SECRETS["*"]) for p in receiver.posts)  # office has no own secret
 
 
-async def notifications(app: FastAPI) -> list[dict[str, Any]]:
+async def outbox_view(app: FastAPI) -> dict[str, Any]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://r", headers=AUTH) as c:
         answer = await c.get("/v1/notifications")
     assert answer.status_code == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def notifications(app: FastAPI) -> list[dict[str, Any]]:
+    """The pending notifications, by reason."""
+    pending = (await outbox_view(app))["pending"]
     return [
         {**p, "due": p["due"].replace("+00:00", "Z")}
-        for p in sorted(answer.json()["pending"], key=lambda p: p["reason"])
+        for p in sorted(pending, key=lambda p: p["reason"])
     ]
+
+
+def submitted(handoff_id: str, at: datetime) -> Envelope:
+    return make_envelope(
+        HandoffSubmittedV1.model_validate(
+            {"case_id": f"c-{handoff_id}", "kind": "work", "from": "desk", "priority": "P1"}
+        ),
+        key=handoff_id,
+        producer="intake",
+        occurred_at=at,
+        recorded_at=at,
+    )
 
 
 async def test_a_rejection_tells_the_supplier(kafka: KafkaSettings, tmp_path: Path) -> None:
     raw = kafka.topics.name(Stream.RAW)
     now = datetime.now(UTC)
-    opening = make_envelope(
-        HandoffSubmittedV1.model_validate(
-            {"case_id": "c-9", "kind": "work", "from": "desk", "priority": "P1"}
-        ),
-        key="w-9",
-        producer="intake",
-        occurred_at=now,
-        recorded_at=now,
-    )
+    opening = submitted("w-9", now)
     rejection = make_envelope(
         HandoffRejectedV1(reason="the caller's number is missing", actor="ops-agent"),
         key="w-9",
@@ -358,6 +377,31 @@ async def test_a_rejection_tells_the_supplier(kafka: KafkaSettings, tmp_path: Pa
     assert signed(post, SECRETS["*"])
 
 
+async def test_a_receiver_that_never_answers_does_not_hold_up_routing(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    decisions, raw = kafka.topics.name(Stream.DECISIONS), kafka.topics.name(Stream.RAW)
+    routed = kafka.topics.name(Stream.ROUTED)
+    now = datetime.now(UTC)
+    async with Receiver(hold=True) as receiver:
+        path = map_file(tmp_path, receiver)
+        async with (
+            routing(kafka, path, webhook_timeout_s=120) as app,
+            producer(kafka) as upstream,
+        ):
+            await upstream.publish(decisions, decision(SlaMissedV1, "inc-4", now))
+            await wait_for(lambda: receiver.held, what="a post the receiver holds")
+            # Routing goes on while the post hangs: the next handoff is routed, the outbox
+            # shows the hanging post in flight.
+            await upstream.publish(raw, submitted("w-4", now))
+            await read_until(kafka, routed, lambda es: any(e.key == "w-4" for e in es))
+            assert receiver.held and receiver.delivered() == []
+            (flying,) = [p for p in await notifications(app) if p["in_flight"]]
+            assert (flying["reason"], flying["state"]) == ("breach", "in-flight")
+            receiver.release.set()
+            await wait_for(lambda: receiver.delivered(), what="the post answered at last")
+
+
 async def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -372,6 +416,19 @@ async def test_a_failing_receiver_is_retried_then_dead_lettered_and_counted(
             missed = decision(SlaMissedV1, "inc-2", datetime.now(UTC))
             await sla.publish(decisions, missed)
             dead = await read_until(kafka, dead_topic, lambda es: len(es) >= 1)
+
+            async def dead_lettered() -> list[dict[str, Any]]:
+                body = await outbox_view(app)
+                return [f for f in body["finished"] if f["state"] == "dead-lettered"]
+
+            # The outcome is on GET /v1/notifications: three attempts, the last failure.
+            (gone,) = await wait_for(dead_lettered, what="the dead letter listed")
+            assert (gone["reason"], gone["attempts"], gone["code"]) == (
+                "breach",
+                3,
+                "retries-exhausted",
+            )
+            assert gone["error"].startswith("HTTP 503")
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://r") as c:
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -306,14 +306,90 @@ async def test_webhooks_are_shown_to_admin_keys_only(tmp_path: Path) -> None:
             assert "t0ken/claire" in (await c.get(where, headers=AUTH)).text
 
 
-async def test_pending_notifications_need_the_admin_scope() -> None:
-    app = reader_app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
-        refused = await c.get(
-            "/v1/notifications", headers={"Authorization": f"Bearer {READER_KEY}"}
+async def test_notification_delivery_state_is_read_with_the_read_scope_contacts_for_admins() -> (
+    None
+):
+    from routing.domain.outbox import Outbox
+    from routing.queries import OutboxQueries
+    from shared.events import (
+        NotificationDeadLetteredV1,
+        NotificationDeliveredV1,
+        NotificationReason,
+        NotificationRequestedV1,
+        NotificationRetriedV1,
+    )
+
+    def asked(nid: str) -> NotificationRequestedV1:
+        return NotificationRequestedV1(
+            notification_id=nid,
+            handoff_id="po-1",
+            reason=NotificationReason.BREACH,
+            clock=None,
+            cycle=None,
+            team="warehouse",
+            level=1,
+            recipient="On-call",
+            webhook="https://hooks.test/t0ken",
+            secret="warehouse",
+            urgent=True,
+            not_before=NOW,
+            decided_at=NOW,
+            body={"notification_id": nid},
         )
-        assert refused.status_code == 403
-        answer = await c.get("/v1/notifications", headers=AUTH, params={"handoff": "po-1"})
-        assert answer.status_code == 200
-        # Nothing owned yet: the outbox partitions are assigned once routing joins its group.
-        assert answer.json() == {"enabled": True, "partitions": {}, "pending": []}
+
+    outbox = Outbox()
+    outbox.assign(0)
+    for nid in ("retrying", "delivered", "dead"):
+        outbox.requested(0, asked(nid))
+    later = NOW + timedelta(minutes=1)
+    outbox.retried(
+        0,
+        NotificationRetriedV1(
+            notification_id="retrying", attempts=2, next_attempt_at=later, error="HTTP 503: busy"
+        ),
+    )
+    outbox.finished(
+        0,
+        NotificationDeliveredV1(
+            notification_id="delivered", attempts=1, status=202, delivered_at=NOW
+        ),
+    )
+    outbox.finished(
+        0,
+        NotificationDeadLetteredV1(
+            notification_id="dead",
+            attempts=3,
+            code="retries-exhausted",
+            error="HTTP 500",
+            dead_at=later,
+        ),
+    )
+    outbox.open(0)
+    app = reader_app()
+    app.state.outbox = OutboxQueries(outbox)
+    reader = {"Authorization": f"Bearer {READER_KEY}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        assert (await c.get("/v1/notifications")).status_code == 401
+        seen = (await c.get("/v1/notifications", headers=reader)).json()
+        admin = (await c.get("/v1/notifications", headers=AUTH, params={"handoff": "po-1"})).json()
+        other = (await c.get("/v1/notifications", headers=AUTH, params={"handoff": "x"})).json()
+        bad = await c.get("/v1/notifications", headers=AUTH, params={"limit": 0})
+    assert seen["partitions"] == {"0": True}
+    (pending,) = seen["pending"]
+    assert (pending["state"], pending["attempts"], pending["last_error"]) == (
+        "retrying",
+        2,
+        "HTTP 503: busy",
+    )
+    assert (pending["webhook"], pending["body"]) == (None, None)  # a URL may carry a token
+    assert [
+        (f["notification_id"], f["state"], f["status"], f["code"]) for f in seen["finished"]
+    ] == [
+        ("dead", "dead-lettered", None, "retries-exhausted"),
+        ("delivered", "delivered", 202, ""),
+    ]
+    assert admin["pending"][0]["webhook"] == "https://hooks.test/t0ken"
+    assert admin["pending"][0]["body"] == {"notification_id": "retrying"}
+    assert len(admin["finished"]) == 2
+    assert (other["pending"], other["finished"]) == ([], [])
+    assert bad.status_code == 422 and "limit" in bad.text

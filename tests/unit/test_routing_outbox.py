@@ -4,11 +4,13 @@ clock; the real broker and a real receiver are in tests/integration/test_routing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 from prometheus_client import CollectorRegistry
 
@@ -82,10 +84,23 @@ def test_a_delivered_marker_ends_a_notification_even_when_its_request_comes_agai
     outbox = Outbox()
     outbox.assign(0)
     outbox.requested(0, request())
-    outbox.finished(0, "n-1")
+    outbox.finished(0, delivered())
     assert not outbox.requested(0, request())  # a redelivered decision
     outbox.open(0)
     assert list(outbox.pending()) == []
+    # The marker read again (a restore, a retried write) keeps one outcome.
+    outbox.finished(0, delivered())
+    (done,) = outbox.recent()
+    assert (done.notification_id, done.delivered, done.status, done.handoff_id) == (
+        "n-1",
+        True,
+        200,
+        "po-1",
+    )
+
+
+def delivered(nid: str = "n-1") -> NotificationDeliveredV1:
+    return NotificationDeliveredV1(notification_id=nid, attempts=1, status=200, delivered_at=T0)
 
 
 def test_a_retry_record_moves_the_next_attempt_and_keeps_the_count() -> None:
@@ -96,12 +111,12 @@ def test_a_retry_record_moves_the_next_attempt_and_keeps_the_count() -> None:
     outbox.retried(
         0,
         NotificationRetriedV1(
-            notification_id="n-1", attempts=3, next_attempt_at=retry_at, error=""
+            notification_id="n-1", attempts=3, next_attempt_at=retry_at, error="HTTP 502"
         ),
     )
     outbox.open(0)
     (item,) = outbox.pending()
-    assert (item.attempts, item.due) == (3, retry_at)
+    assert (item.attempts, item.due, item.last_error) == (3, retry_at, "HTTP 502")
     assert outbox.take_due(T0) == []
     assert len(outbox.take_due(retry_at)) == 1
 
@@ -295,4 +310,79 @@ def writer_envelope(payload: NotificationRequestedV1) -> Envelope:
         occurred_at=payload.decided_at,
         recorded_at=payload.decided_at,
         event_id=payload.notification_id,
+    )
+
+
+class Hanging(Receiver):
+    """One receiver never answers (a dead host that accepts the connection); the others do."""
+
+    def __init__(self, dead: str) -> None:
+        super().__init__()
+        self.dead = dead
+        self.hung = 0
+        self.release = asyncio.Event()
+
+    async def post(
+        self, url: str, body: bytes, secret: bytes, headers: Mapping[str, str]
+    ) -> Attempt:
+        if url.startswith(self.dead):
+            self.hung += 1
+            await self.release.wait()
+            return Attempt(False, True, None, "ReadTimeout: ")
+        return await super().post(url, body, secret, headers)
+
+
+async def test_a_dead_receiver_holds_only_its_own_turns_and_the_others_get_theirs() -> None:
+    clock = FakeClock(T0)
+    receiver = Hanging("http://dead.test")
+    deliveries, writer, _ = deliverer(receiver, clock)  # 2 slots: one turn per receiver
+    stuck = [
+        request(f"stuck-{n}").model_copy(update={"webhook": "http://dead.test/h"}) for n in range(5)
+    ]
+    await deliveries.start()
+    try:
+        for item in [*stuck, request("alive")]:
+            deliveries.apply(0, writer_envelope(item))
+        await wait_for(lambda: NotificationDeliveredV1 in markers(writer), within=5)
+        assert receiver.hung == 1  # the dead one's other posts wait for its turn, not a slot
+        assert [p.headers["Idempotency-Key"] for p in receiver.posts] == ["alive"]
+    finally:
+        receiver.release.set()
+        await deliveries.stop()
+
+
+async def test_the_webhook_client_retries_5xx_timeouts_and_refused_connections_not_4xx() -> None:
+    from routing.adapters.webhooks import WebhookClient
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        kind = request.url.path.strip("/")
+        if kind == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        if kind == "refused":
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(int(kind), text="nope")
+
+    client = WebhookClient(1.0, transport=httpx.MockTransport(answer))
+    outcomes = {}
+    for kind in ("200", "503", "429", "timeout", "refused", "400", "404"):
+        got = await client.post(f"http://hooks.test/{kind}", b"{}", b"k", {})
+        outcomes[kind] = (got.delivered, got.retryable)
+    await client.close()
+    assert outcomes == {
+        "200": (True, False),
+        "503": (False, True),
+        "429": (False, True),
+        "timeout": (False, True),
+        "refused": (False, True),
+        "400": (False, False),
+        "404": (False, False),
+    }
+
+
+def test_the_signature_is_the_hex_hmac_sha256_of_the_exact_body() -> None:
+    from routing.adapters.webhooks import signature
+
+    # RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+    assert signature(b"Jefe", b"what do ya want for nothing?") == (
+        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     )

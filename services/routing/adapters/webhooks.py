@@ -38,9 +38,12 @@ class Attempt:
 class WebhookClient:
     """Posts notifications with one shared HTTP client (connection reuse, a timeout)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
         )
 
     async def post(

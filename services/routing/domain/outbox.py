@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.events import (
+    NotificationDeadLetteredV1,
+    NotificationDeliveredV1,
     NotificationReason,
     NotificationRequestedV1,
     NotificationRetriedV1,
@@ -29,6 +31,9 @@ from shared.events import (
 KEEP = 100_000
 """Markers and cancellations remembered per partition: a redelivered decision comes back
 within seconds, not after a hundred thousand more notifications of the same partition."""
+
+RECENT = 1_000
+"""Finished notifications whose outcome is shown (GET /v1/notifications), per partition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,24 @@ class Pending:
     partition: int
     due: datetime
     attempts: int = 0
+    last_error: str = ""
+    """Why the last attempt failed (empty before the first failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A notification that is over: delivered (the receiver answered 2xx) or dead-lettered."""
+
+    notification_id: str
+    handoff_id: str
+    reason: NotificationReason | None  # None: its request was not read (compacted away)
+    team: str
+    delivered: bool
+    attempts: int
+    at: datetime
+    status: int | None = None
+    code: str = ""
+    error: str = ""
 
 
 @dataclass(slots=True)
@@ -61,6 +84,7 @@ class _Partition:
     pending: dict[str, Pending] = field(default_factory=dict)
     done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     cancels: OrderedDict[str, list[NotificationsCancelledV1]] = field(default_factory=OrderedDict)
+    recent: deque[Finished] = field(default_factory=lambda: deque(maxlen=RECENT))
 
 
 def _cancels(cancel: NotificationsCancelledV1, request: NotificationRequestedV1) -> bool:
@@ -146,17 +170,40 @@ class Outbox:
         if item is None or retry.attempts < item.attempts:
             return
         item.attempts, item.due = retry.attempts, retry.next_attempt_at
+        item.last_error = retry.error
         if part is not None and part.open:
             self._push(item)
 
-    def finished(self, partition: int, notification_id: str) -> None:
-        """Delivered or given up: never again."""
+    def finished(
+        self, partition: int, marker: NotificationDeliveredV1 | NotificationDeadLetteredV1
+    ) -> None:
+        """Delivered or given up: never again (the outcome is kept among the recent ones)."""
         part = self._partitions.get(partition)
-        if part is None:
+        nid = marker.notification_id
+        if part is None or nid in part.done:
             return
-        part.pending.pop(notification_id, None)
-        self._where.pop(notification_id, None)
-        _remember(part.done, notification_id)
+        item = part.pending.pop(nid, None)
+        self._where.pop(nid, None)
+        _remember(part.done, nid)
+        request = item.request if item is not None else None
+        if isinstance(marker, NotificationDeliveredV1):
+            at, status, code, error = marker.delivered_at, marker.status, "", ""
+        else:
+            at, status, code, error = marker.dead_at, None, marker.code, marker.error
+        part.recent.append(
+            Finished(
+                notification_id=nid,
+                handoff_id=request.handoff_id if request is not None else "",
+                reason=request.reason if request is not None else None,
+                team=request.team if request is not None else "",
+                delivered=status is not None,
+                attempts=marker.attempts,
+                at=at,
+                status=status,
+                code=code,
+                error=error,
+            )
+        )
 
     def cancelled(self, partition: int, cancel: NotificationsCancelledV1) -> list[str]:
         """Drop what the cancellation covers; the ids dropped (in flight ones finish)."""
@@ -216,11 +263,12 @@ class Outbox:
         """An attempt is over (its marker or retry record is written and applied)."""
         self.in_flight.discard(notification_id)
 
-    def reschedule(self, item: Pending, attempts: int, due: datetime) -> None:
+    def reschedule(self, item: Pending, attempts: int, due: datetime, error: str = "") -> None:
         """After a failed attempt: the next one at `due` (before its record is read back)."""
         self.in_flight.discard(item.request.notification_id)
         if item.attempts <= attempts:
             item.attempts, item.due = attempts, due
+            item.last_error = error or item.last_error
         part = self._partitions.get(item.partition)
         if part is not None and part.open and item.request.notification_id in part.pending:
             self._push(item)
@@ -229,6 +277,11 @@ class Outbox:
         """Every pending notification of the owned partitions."""
         for part in self._partitions.values():
             yield from part.pending.values()
+
+    def recent(self) -> Iterator[Finished]:
+        """The recently finished notifications of the owned partitions."""
+        for part in self._partitions.values():
+            yield from part.recent
 
     def partitions(self) -> dict[int, bool]:
         """The owned partitions, each with whether it is restored."""
