@@ -11,7 +11,7 @@ UV := .cache/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help install deps venv lock upgrade kafka-fetch run stop status logs reload-map test test-unit \
-	lint typecheck bench clean image image-lint k8s deploy-check ops ops-check
+	lint typecheck bench demo clean image image-lint k8s deploy-check ops ops-check
 
 help:
 	@echo "make run      start Kafka, the four services, Prometheus and Alertmanager (installs what is missing)"
@@ -20,6 +20,7 @@ help:
 	@echo "make reload-map  check deploy/process-map.yaml and put it in force (no restart)"
 	@echo "make test     the whole test suite against a real Kafka broker"
 	@echo "make bench    benchmarks (print their figures)"
+	@echo "make demo     run Baton on the BPI Challenge 2013 log: generated map, baton import, results"
 	@echo "make lint     ruff + mypy"
 	@echo "make ops      regenerate Prometheus rules, Alertmanager routes, Grafana dashboards from deploy/process-map.yaml"
 	@echo "make lock     re-resolve uv.lock after editing pyproject.toml"
@@ -78,7 +79,7 @@ test-unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services/intake services/sla services/routing services/metrics
+	$(BIN)/mypy baton shared services/intake services/sla services/routing services/metrics
 
 ops: venv  ## after editing deploy/process-map.yaml: regenerate deploy/prometheus, alertmanager, grafana
 	$(BIN)/python -m metrics.ops generate deploy/process-map.yaml
@@ -88,6 +89,11 @@ ops-check: venv  ## what CI checks: the committed files are what the map generat
 
 bench: install
 	@deploy/bench.sh
+
+DATASET ?= ../shared/datasets/VINST-new.csv
+
+demo: install  ## DATASET=path/to/VINST-new.csv: (re)starts make run's system with the BPI map
+	@deploy/demo.sh "$(DATASET)"
 
 IMAGE := baton:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 

@@ -19,8 +19,11 @@ echo "== sla: memory per open handoff"; "$PY" bench/bench_sla.py memory --n "${B
 echo "== sla: state rebuild";           "$PY" bench/bench_sla.py rebuild --n "${BENCH_OPEN:-1000000}" 2>&1 | quiet
 echo "== sla: throughput";              "$PY" bench/bench_sla.py throughput --n 10000 2>&1 | quiet
 echo "== sla: breach detection";        "$PY" bench/bench_sla.py breach --n 5000 2>&1 | quiet
+echo "== sla: history (BPI 2013 replay)"; "$PY" bench/bench_replay.py 2>&1 | quiet
+echo "== sla: one of three instances killed"; "$PY" bench/bench_failover.py --open "${BENCH_FAILOVER_OPEN:-2000000}" 2>&1 | quiet
 echo "== routing: process maps";        "$PY" bench/bench_map.py 2>&1 | quiet
 echo "== metrics: scrape";              "$PY" bench/bench_scrape.py 2>&1 | quiet
 echo "== ops files for 2,500 pairs";   "$PY" bench/bench_ops.py 2>&1 | quiet
 echo "== intake against a hand-written peer"; "$PY" bench/bench_intake.py 2>&1 | quiet
 echo "== end to end";                   "$PY" bench/bench_flow.py 2>&1 | quiet
+echo "== baton import of the BPI 2013 log"; "$PY" bench/bench_import.py 2>&1 | quiet

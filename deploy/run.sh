@@ -12,6 +12,8 @@ BIN="$ROOT/.venv/bin"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 DEV_KEY="${BATON_DEV_KEY:-baton-dev-key-not-for-production}"
+# The process map routing serves: deploy/process-map.yaml, or BATON_MAP (make demo's BPI map).
+MAP_FILE="${BATON_MAP:-$ROOT/deploy/process-map.yaml}"
 SERVICES=(intake:8001 routing:8002 sla:8003 metrics:8004)
 # Debian's binaries (deploy/system-deps.sh). Alertmanager's web port is 9094 (its default 9093
 # is Kafka's controller) and its cluster port is off (a single instance).
@@ -29,7 +31,7 @@ env_for() {  # the environment of one service: its prefix, Kafka, and what make 
   echo "${prefix}API_KEYS=[{\"name\":\"dev\",\"key\":\"$DEV_KEY\",\"processes\":[\"*\"],\"admin\":true}]"
   case "$1" in
     routing)
-      echo "ROUTING_PROCESS_MAP=$ROOT/deploy/process-map.yaml"
+      echo "ROUTING_PROCESS_MAP=$MAP_FILE"
       echo "ROUTING_MAP_REVISION=$(map_revision) ROUTING_MAP_AUTHOR=$(map_author)" ;;
   esac
 }
@@ -44,7 +46,7 @@ map_revision() {  # the git commit of the map file, +edited when it has uncommit
 map_author() { git -C "$ROOT" config user.email 2>/dev/null || echo "${USER:-unknown}"; }
 
 reload_map() {  # check deploy/process-map.yaml, then put it in force without a restart
-  "$BIN/python" -m routing check "$ROOT/deploy/process-map.yaml" || exit 1
+  "$BIN/python" -m routing check "$MAP_FILE" || exit 1
   curl -sS --fail-with-body -X POST -G "http://127.0.0.1:8002/v1/map/reload" \
     --data-urlencode "revision=$(map_revision)" --data-urlencode "author=$(map_author)" \
     -H "Authorization: Bearer $DEV_KEY"

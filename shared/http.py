@@ -12,7 +12,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,28 +22,17 @@ from prometheus_client import generate_latest as generate_text
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.openapi import model_examples
+from shared.problem import FieldError as FieldError  # re-exported: one error shape
+from shared.problem import Problem as Problem
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class FieldError(BaseModel):
-    field: str
-    reason: str
-
-
-class Problem(BaseModel):
-    """The body of every 4xx/5xx answer."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[FieldError] = []
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -55,11 +44,60 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict"),
         (413, "Request too large"),
+        (415, "Unsupported media type"),
         (422, "Invalid field values"),
         (429, "Over the key's rate limit: retry after the Retry-After delay"),
+        (500, "Unexpected error (logged); the body says no more"),
         (503, "Not ready (Kafka unreachable, or still starting): retry after Retry-After"),
     )
 }
+"""The error answers a service may give, by status: documented per operation as
+application/problem+json (shared.service)."""
+
+
+def _example(status: int, title: str, detail: str, *errors: tuple[str, str]) -> dict[str, Any]:
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        errors=[FieldError(field=f, reason=r) for f, r in errors],
+    )
+    return body.model_dump()
+
+
+PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: _example(
+        400,
+        "Bad request",
+        "the body is not valid JSON: unexpected character: line 1 column 2 (char 1)",
+        ("body", "unexpected character: line 1 column 2 (char 1)"),
+    ),
+    401: _example(401, "Unauthorized", "unknown API key"),
+    403: _example(403, "Forbidden", "key 'grafana' lacks the 'admin' scope"),
+    404: _example(404, "Not found", "no route 'pick-requests' in the map in force"),
+    409: _example(409, "Conflict", "this was already done; see detail for how to repeat it"),
+    413: _example(
+        413,
+        "Payload too large",
+        "the body is over 8388608 bytes",
+        ("body", "at most 8388608 bytes"),
+    ),
+    415: _example(415, "Unsupported media type", "send the body as application/yaml"),
+    422: _example(
+        422,
+        "Invalid request",
+        "some fields are invalid",
+        ("priority", "Input should be 'P1', 'P2', 'P3' or 'P4'"),
+    ),
+    429: _example(
+        429,
+        "Too many requests",
+        "key 'erp' is limited to 50 requests/s (bursts of 100); retry after the Retry-After delay",
+    ),
+    500: _example(500, "Internal error", "an unexpected error was logged"),
+    503: _example(503, "Service unavailable", "Kafka unreachable; retry after Retry-After"),
+}
+"""An example problem body per status, shown where an operation gives none of its own."""
 
 
 class ProblemError(Exception):
@@ -159,16 +197,50 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal error", "an unexpected error was logged")
 
 
+class Liveness(BaseModel):
+    """The process answers."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples({"status": "live"}))
+
+    status: Literal["live"] = "live"
+
+
+_READY = {"status": "ready", "checks": {"kafka": True, "process_map": True}}
+_NOT_READY = {"status": "not ready", "checks": {"kafka": False, "process_map": True}}
+
+
+class Readiness(BaseModel):
+    """Whether every check passes (Kafka joined, tables read, ...), check by check."""
+
+    model_config = ConfigDict(json_schema_extra=model_examples(_READY, _NOT_READY))
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
+
+
 def health_router(checks: Callable[[], dict[str, bool]]) -> APIRouter:
     """`/health/live` (the process answers) and `/health/ready` (every check passes)."""
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
+    @router.get("/health/live", response_model=Liveness)
+    async def live() -> Liveness:
+        """The liveness probe: 200 while the process answers (no dependency is checked)."""
+        return Liveness()
 
-    @router.get("/health/ready", responses={503: {"description": "not ready"}})
+    @router.get(
+        "/health/ready",
+        response_model=Readiness,
+        responses={
+            503: {
+                "model": Readiness,
+                "description": "Not ready: the failing checks are false (not a problem body)",
+                "content": {"application/json": {"example": _NOT_READY}},
+            }
+        },
+    )
     async def ready() -> JSONResponse:
+        """The readiness probe: 200 when every check passes (Kafka joined, what the service
+        reads from Kafka loaded), 503 naming the failing checks otherwise."""
         results = checks()
         ok = all(results.values())
         return JSONResponse(
@@ -195,6 +267,13 @@ def registry_renderer(registry: CollectorRegistry) -> Render:
     return render
 
 
+_EXPOSITION = """\
+# HELP handoff_http_requests_total HTTP requests answered, by route template, method and status.
+# TYPE handoff_http_requests_total counter
+handoff_http_requests_total{method="POST",route="/v1/events",status="202"} 1520.0
+"""
+
+
 def metrics_router(render: Render, token: str | None = None) -> APIRouter:
     """`/metrics`: Prometheus text, or OpenMetrics (with exemplars) when the scraper asks;
     behind `Authorization: Bearer <token>` when a token is set (Prometheus' `authorization`)."""
@@ -208,12 +287,20 @@ def metrics_router(render: Render, token: str | None = None) -> APIRouter:
             200: {
                 "description": "Prometheus text format 0.0.4, or OpenMetrics 1.0 (with "
                 "exemplars) when the Accept header asks for application/openmetrics-text",
-                "content": {CONTENT_TYPE_LATEST: {}, OPENMETRICS_TYPE: {}},
+                "content": {
+                    CONTENT_TYPE_LATEST: {"schema": {"type": "string"}, "example": _EXPOSITION},
+                    OPENMETRICS_TYPE: {
+                        "schema": {"type": "string"},
+                        "example": _EXPOSITION + "# EOF\n",
+                    },
+                },
             },
             401: {"model": Problem, "description": "metrics token set and not presented"},
         },
     )
     async def metrics(request: Request) -> Response:
+        """The service's metrics for Prometheus to scrape: text format 0.0.4, or OpenMetrics
+        1.0 with exemplars when the Accept header asks for application/openmetrics-text."""
         if expected is not None:
             given = request.headers.get("authorization", "").encode()
             if not hmac.compare_digest(given, expected):

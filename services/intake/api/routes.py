@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from intake.adapters.telemetry import IntakeMetrics
+from intake.api import examples
+from intake.api.schemas import Accepted, RejectionDetail, RejectionList, RejectionOut, Replayed
 from intake.domain import cloudevents
 from intake.domain.events import EventTooLarge, InvalidEvents, MissingIdempotency, OutOfScope
 from intake.domain.idempotency import KeyInFlight, KeyReused, Reply
@@ -29,7 +30,14 @@ from intake.handlers import Intake, MapNotLoaded
 from shared.auth import SECURITY, Reader, Scope, Writer, caller_of
 from shared.contracts import Identifier
 from shared.events import LifecycleName
-from shared.http import FieldError, NotFound, ProblemError, Unavailable, problem_response
+from shared.http import (
+    PROBLEM_RESPONSES,
+    FieldError,
+    NotFound,
+    ProblemError,
+    Unavailable,
+    problem_response,
+)
 from shared.kafka import KafkaUnavailable
 
 router = APIRouter(prefix="/v1", tags=["intake"])
@@ -41,6 +49,20 @@ _IDEMPOTENCY_KEY = {
     "description": "makes a retried request safe: a retry gets the first reply; required "
     "when an event carries no event_id (its id is then derived from the key)",
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+HandoffIdPath = Annotated[Identifier, Path(examples=["po-4711"])]
+RejectionIdPath = Annotated[
+    str,
+    Path(
+        description="<dead-letter topic>:<partition>:<offset>",
+        examples=["handoff.routed.v1.dlq:3:118"],
+    ),
+]
+_REJECTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such rejection (kept: the newest within retention)"},
+    503: {"description": "intake is still reading the dead-letter topics: retry shortly"},
 }
 
 
@@ -59,36 +81,104 @@ class PayloadTooLarge(ProblemError):
     title = "Payload too large"
 
 
-class EventAccepted(BaseModel):
-    event_id: str
-    handoff_id: str
-    type: str = Field(description="the event type as written, e.g. handoff.submitted")
-
-
-class Accepted(BaseModel):
-    accepted: int
-    events: list[EventAccepted]
-
-
 # --------------------------------------------------------------------------- bodies
 
 
-def _body_spec(adapter: TypeAdapter[Any], example: dict[str, Any]) -> dict[str, Any]:
+def _body_spec(
+    adapter: TypeAdapter[Any],
+    example: dict[str, Any],
+    answer: dict[str, Any],
+    named: bool = False,
+    more: dict[str, Any] | None = None,
+    more_schemas: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The OpenAPI of a posting operation whose body, key and header are read by hand (no
-    FastAPI dependencies on this hot path): the body's own JSON schema, the Idempotency-Key
-    header, the bearer security."""
+    FastAPI dependencies on this hot path): the body's own JSON schema with its example (or,
+    `named`, a map of named examples), the Idempotency-Key header, the bearer security, and
+    the example of its 202; `more`: other media types it takes, with their own schemas
+    (`more_schemas`)."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
+    shown = {"examples" if named else "example": example}
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": schema, "example": example}},
+            "content": {"application/json": {"schema": schema, **shown}, **(more or {})},
         },
         "parameters": [_IDEMPOTENCY_KEY],
         "security": SECURITY,
-        "x-baton-schemas": defs,
+        "responses": {"202": {"content": {"application/json": {"example": answer}}}},
+        "x-baton-schemas": {**defs, **(more_schemas or {})},
     }
 
+
+_CLOUDEVENT = "#/components/schemas/CloudEvent"
+
+
+def _cloudevent_schemas() -> dict[str, Any]:
+    """The JSON schemas of a CloudEvent as intake takes it, as components: `CloudEvent`, a
+    union on `type` of one schema per Baton event (`CloudEventSubmitted`, ...), whose `data`
+    is that event's own schema (the one its Baton JSON uses, e.g. HandoffSubmittedV1)."""
+    text = {"type": "string", "minLength": 1}
+    mapping: dict[str, str] = {}
+    schemas: dict[str, Any] = {}
+    for name in LifecycleName.__args__:  # type: ignore[attr-defined]
+        kind = cloudevents.TYPE_PREFIX + name
+        data = {"$ref": f"#/components/schemas/Handoff{name.capitalize()}V1"}
+        title = f"CloudEvent{name.capitalize()}"
+        mapping[kind] = f"#/components/schemas/{title}"
+        schemas[title] = {
+            "title": title,
+            "type": "object",
+            "required": ["specversion", "id", "source", "type"],
+            "properties": {
+                "specversion": {"const": "1.0"},
+                "id": {**text, "description": "the event id (makes retries safe)"},
+                "source": {**text, "description": "the upstream system's name for itself"},
+                "type": {"const": kind},
+                "subject": {**text, "description": "the handoff id (optional on openings)"},
+                "time": {"type": "string", "format": "date-time", "description": "occurred_at"},
+                "datacontenttype": {
+                    "type": "string",
+                    "pattern": "^(application|text)/(.+\\+)?json",
+                },
+                "caseid": {
+                    "anyOf": [text, {"type": "null"}],
+                    "description": "the case, on events after the opening one (null: none)",
+                },
+                "data": {
+                    "anyOf": [data, {"type": "null"}],
+                    "description": "what Baton's own JSON puts in `data` (null or absent: {})",
+                },
+            },
+        }
+    schemas["CloudEvent"] = {
+        "title": "CloudEvent",
+        "description": "A CloudEvent 1.0, `type` baton.handoff.<event> (see the README's "
+        "mapping). Other attributes and extensions are allowed and ignored.",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }
+    return schemas
+
+
+def _cloudevents_content() -> dict[str, Any]:
+    """The CloudEvents media types of POST /v1/events (binary mode, ce-* headers with the
+    data as the body, is in the operation's description)."""
+    return {
+        cloudevents.STRUCTURED: {"schema": {"$ref": _CLOUDEVENT}, "example": examples.CLOUDEVENT},
+        cloudevents.BATCH: {
+            "schema": {"type": "array", "minItems": 1, "items": {"$ref": _CLOUDEVENT}},
+            "example": examples.CLOUDEVENTS_BATCH,
+        },
+    }
+
+
+_POSTING_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A request with this Idempotency-Key is still being processed: retry"},
+    503: PROBLEM_RESPONSES[503],
+}
+"""The errors only a post gives, besides those of any operation with a key and a body."""
 
 _SUBMIT_EXAMPLE = {
     "handoff_id": "demo-1",
@@ -97,7 +187,6 @@ _SUBMIT_EXAMPLE = {
     "from": "service-desk",
     "priority": "P2",
 }
-_EVENT_EXAMPLE = {"type": "paused", "event_id": "demo-1-p1", "data": {"reason": "waiting"}}
 _BATCH_EXAMPLE = {
     "events": [
         {
@@ -204,7 +293,8 @@ def _service(request: Request) -> Intake:
     "/handoffs",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(HANDOFF, _SUBMIT_EXAMPLE, examples.SUBMITTED),
 )
 async def submit_handoff(request: Request) -> Response:
     """Submit one handoff (or, with `"type": "expected"`, announce one the supplier owes):
@@ -228,9 +318,10 @@ async def submit_handoff(request: Request) -> Response:
     "/handoffs/{handoff_id:path}/events",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(ONE_EVENT, _EVENT_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(ONE_EVENT, examples.ONE_EVENT, examples.PAUSED, named=True),
 )
-async def post_event(handoff_id: Identifier, request: Request) -> Response:
+async def post_event(handoff_id: HandoffIdPath, request: Request) -> Response:
     """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
     (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
     caller = caller_of(request, Scope.WRITE)
@@ -255,7 +346,14 @@ async def post_event(handoff_id: Identifier, request: Request) -> Response:
     "/events",
     status_code=202,
     response_model=Accepted,
-    openapi_extra=_body_spec(BATCH, _BATCH_EXAMPLE),
+    responses=_POSTING_ERRORS,
+    openapi_extra=_body_spec(
+        BATCH,
+        _BATCH_EXAMPLE,
+        examples.BATCH,
+        more=_cloudevents_content(),
+        more_schemas=_cloudevent_schemas(),
+    ),
 )
 async def post_events(request: Request) -> Response:
     """Post a batch of lifecycle events of any type, for any handoffs: all are written, or
@@ -303,62 +401,6 @@ def _too_many(count: int, limit: int, field: str) -> PayloadTooLarge:
 # --------------------------------------------------------------------------- rejections
 
 
-class RejectionOut(BaseModel):
-    """An event intake accepted that a service downstream refused (dead-lettered)."""
-
-    id: str = Field(description="<dead-letter topic>:<partition>:<offset>")
-    service: str = Field(description="the service that refused it: routing, sla or metrics")
-    reason_code: str = Field(description="closed set, e.g. unknown-handoff, no-route, invalid")
-    reason: str = Field(description="the reason in words")
-    failed_at: datetime
-    handoff_id: str
-    event_id: str | None
-    event_type: str | None
-    source: str | None = Field(description="the upstream system (API key name) that posted it")
-    case_id: str | None
-    occurred_at: str | None
-    replayable: bool
-    replayed_at: datetime | None
-    replayed_by: str | None
-
-    @classmethod
-    def of(cls, item: Rejection) -> RejectionOut:
-        return cls(
-            id=item.id,
-            service=item.service,
-            reason_code=item.code,
-            reason=item.reason,
-            failed_at=item.failed_at,
-            handoff_id=item.handoff_id,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            source=item.source,
-            case_id=item.case_id,
-            occurred_at=item.occurred_at,
-            replayable=item.replayable,
-            replayed_at=item.replayed_at,
-            replayed_by=item.replayed_by,
-        )
-
-
-class RejectionDetail(RejectionOut):
-    event: dict[str, Any] | None = Field(description="the event as it was refused")
-
-    @classmethod
-    def detail(cls, item: Rejection) -> RejectionDetail:
-        try:
-            event = orjson.loads(item.value) if item.value else None
-        except orjson.JSONDecodeError:
-            event = None
-        return cls(**RejectionOut.of(item).model_dump(), event=event)
-
-
-class RejectionList(BaseModel):
-    count: int = Field(description="rejections matching the filters")
-    offset: int
-    items: list[RejectionOut]
-
-
 def _rejections_ready(request: Request) -> None:
     if not request.app.state.dead_letters.ready:
         raise Unavailable(
@@ -367,7 +409,12 @@ def _rejections_ready(request: Request) -> None:
         )
 
 
-@router.get("/rejections", response_model=RejectionList, tags=["rejections"])
+@router.get(
+    "/rejections",
+    response_model=RejectionList,
+    tags=["rejections"],
+    responses={503: _REJECTION_ERRORS[503]},
+)
 async def list_rejections(
     request: Request,
     caller: Reader,
@@ -405,15 +452,17 @@ def _rejection(request: Request, rejection_id: str) -> Rejection:
     return found
 
 
-@router.get("/rejections/{rejection_id:path}", response_model=RejectionDetail, tags=["rejections"])
-async def get_rejection(rejection_id: str, request: Request, caller: Reader) -> RejectionDetail:
+@router.get(
+    "/rejections/{rejection_id:path}",
+    response_model=RejectionDetail,
+    tags=["rejections"],
+    responses=_REJECTION_ERRORS,
+)
+async def get_rejection(
+    rejection_id: RejectionIdPath, request: Request, caller: Reader
+) -> RejectionDetail:
     """One rejection with the event as it was refused."""
     return RejectionDetail.detail(_rejection(request, rejection_id))
-
-
-class Replayed(BaseModel):
-    replayed: Literal[True] = True
-    rejection: RejectionOut
 
 
 @router.post(
@@ -421,9 +470,13 @@ class Replayed(BaseModel):
     status_code=202,
     response_model=Replayed,
     tags=["rejections"],
+    responses={
+        **_REJECTION_ERRORS,
+        409: {"description": "Already replayed (add force=true), or not a lifecycle event"},
+    },
 )
 async def replay_rejection(
-    rejection_id: str, request: Request, caller: Writer, force: bool = False
+    rejection_id: RejectionIdPath, request: Request, caller: Writer, force: bool = False
 ) -> Replayed:
     """Post a refused lifecycle event again, with its original id, once its cause is fixed
     (a route added, its handoff opened). Admin keys replay anything; other keys what they

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from routing.api import examples
 from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, OutboxDep, QueriesDep
+from routing.api.schemas import (
+    MapSummary,
+    MapVersions,
+    ProcessDetail,
+    RelationOut,
+    Reloaded,
+    RouteVersion,
+    RouteVersions,
+    StandardPreview,
+)
 from routing.domain.catalog import Relation
 from routing.domain.outbox import Pending
 from routing.domain.processmap import InvalidProcessMap
@@ -18,17 +29,15 @@ from routing.handlers import MapKeeper
 from routing.queries import OutboxQueries
 from shared.auth import Admin, Caller, Reader
 from shared.contracts import (
-    CalendarV1,
     ContactV1,
-    MapChangesV1,
-    MapManifestV1,
     ProcessMapV1,
     ProcessV1,
     RouteSpecV1,
 )
 from shared.events import NotificationReason
-from shared.http import FieldError, NotFound, ProblemError, Unavailable
+from shared.http import PROBLEM_RESPONSES, FieldError, NotFound, ProblemError, Unavailable
 from shared.kafka import KafkaUnavailable
+from shared.openapi import example
 
 router = APIRouter(prefix="/v1", tags=["process map"])
 
@@ -81,94 +90,6 @@ class PayloadTooLarge(ProblemError):
     title = "Payload too large"
 
 
-class RelationOut(BaseModel):
-    """A process at the other end of routes, and those routes with their standards."""
-
-    process: str
-    routes: list[RouteSpecV1]
-
-
-class ProcessDetail(BaseModel):
-    """A process with its calendar, direct suppliers and internal customers, and beyond."""
-
-    process: ProcessV1
-    calendar: CalendarV1
-    suppliers: list[RelationOut] = Field(description="processes that hand work to this one")
-    customers: list[RelationOut] = Field(description="internal customers: who receives its work")
-    upstream: list[str] = Field(description="every process whose work reaches this one")
-    downstream: list[str] = Field(description="every process that would feel it if this stopped")
-
-
-class StandardPreview(BaseModel):
-    """The version a route's standard would get if this map were put in force."""
-
-    route_id: str
-    change: Change
-    version: int
-    previous_version: int | None
-
-
-class MapSummary(BaseModel):
-    """A valid map: what it holds, and how it compares with the map in force."""
-
-    valid: bool = True
-    calendars: int
-    processes: int
-    routes: int
-    kinds: list[str]
-    compared_with_version: int | None = Field(
-        description="version of the map in force the standards were compared with (null: none)"
-    )
-    standards: list[StandardPreview]
-    removed_routes: list[str]
-
-
-class Reloaded(BaseModel):
-    """The map in force after a reload, and what the reload changed."""
-
-    version: int = Field(description="version of the map in force now")
-    published: bool = Field(description="false: the file says what the map in force says")
-    source: str
-    revision: str
-    author: str
-    changes: MapChangesV1
-    standards: list[StandardPreview] = Field(description="routes whose standard is new or changed")
-    removed_routes: list[str]
-
-
-class RouteVersion(BaseModel):
-    """One version of a route as it was in force: its standard and ends, who published it."""
-
-    version: int = Field(description="the version of the route's standard")
-    route: dict[str, Any] = Field(
-        description="the route as published (from, kind, to, when, standard with its targets)"
-    )
-    map_version: int = Field(description="the map version that put it in force")
-    published_at: str
-    source: str
-    revision: str
-    author: str
-    until_map_version: int | None = Field(
-        description="the map version that replaced or removed it; null while in force"
-    )
-    ended: str | None = Field(description="changed | removed | null (in force)")
-
-
-class RouteVersions(BaseModel):
-    """Every version of a route, oldest first."""
-
-    route_id: str
-    in_force: bool
-    versions: list[RouteVersion]
-
-
-class MapVersions(BaseModel):
-    """Every published version of the map, newest first: who, when, from where, what changed."""
-
-    in_force: int | None
-    versions: list[MapManifestV1]
-
-
 class HistoryUnavailable(Unavailable):
     """503: the map topic could not be read."""
 
@@ -198,7 +119,31 @@ def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
     )
 
 
-@router.get("/map", response_model=ProcessMapV1, response_model_exclude_none=True)
+def _answer(value: Any, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """An answer's example (for the shared contracts, which carry none) and the errors it
+    may give besides the 503 of a map not yet in force."""
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"application/json": example(value)}},
+        503: {"description": "The process map is not in force yet (Kafka not reached)"},
+    }
+    for code in errors:
+        documented[code] = {"description": PROBLEM_RESPONSES[code]["description"]}
+    return documented
+
+
+ProcessIdPath = Annotated[str, Path(examples=["warehouse"])]
+RouteIdPath = Annotated[str, Path(examples=["pick-request"])]
+_HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The map topic could not be read: retry after Retry-After"}
+}
+
+
+@router.get(
+    "/map",
+    response_model=ProcessMapV1,
+    response_model_exclude_none=True,
+    responses=_answer(examples.PROCESS_MAP),
+)
 async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     """The process map in force: calendars, processes, routes with versioned standards, and
     the python-holidays data version the public holidays come from. Contact e-mails, chat
@@ -210,16 +155,29 @@ async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     )
 
 
-@router.get("/processes", response_model=list[ProcessV1], response_model_exclude_none=True)
+@router.get(
+    "/processes",
+    response_model=list[ProcessV1],
+    response_model_exclude_none=True,
+    responses=_answer([examples.SALES, examples.WAREHOUSE]),
+)
 async def list_processes(catalog: CatalogDep, caller: Reader) -> list[ProcessV1]:
     """Every process (team, department, process step) in map order."""
     return [_visible(p, caller) for p in catalog.map.processes]
 
 
 @router.get(
-    "/processes/{process_id}", response_model=ProcessDetail, response_model_exclude_none=True
+    "/processes/{process_id}",
+    response_model=ProcessDetail,
+    response_model_exclude_none=True,
+    responses={
+        404: {"description": "No such process in the map in force"},
+        503: {"description": "The process map is not in force yet (Kafka not reached)"},
+    },
 )
-async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> ProcessDetail:
+async def get_process(
+    process_id: ProcessIdPath, catalog: CatalogDep, caller: Reader
+) -> ProcessDetail:
     """A process and its internal-customer register: suppliers and customers, direct and not."""
     process = catalog.processes.get(process_id)
     if process is None:
@@ -234,7 +192,7 @@ async def get_process(process_id: str, catalog: CatalogDep, caller: Reader) -> P
     )
 
 
-@router.get("/routes", response_model=list[RouteSpecV1])
+@router.get("/routes", response_model=list[RouteSpecV1], responses=_answer([examples.ROUTE]))
 async def list_routes(
     catalog: CatalogDep,
     caller: Reader,
@@ -246,8 +204,10 @@ async def list_routes(
     return catalog.find_routes(from_process, to_process, kind)
 
 
-@router.get("/routes/{route_id}", response_model=RouteSpecV1)
-async def get_route(route_id: str, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
+@router.get(
+    "/routes/{route_id}", response_model=RouteSpecV1, responses=_answer(examples.ROUTE, 404)
+)
+async def get_route(route_id: RouteIdPath, catalog: CatalogDep, caller: Reader) -> RouteSpecV1:
     """One route with its service standard (the version in force)."""
     route = catalog.routes.get(route_id)
     if route is None:
@@ -347,7 +307,10 @@ def _standards(versioned: Versioned) -> list[StandardPreview]:
 @router.post(
     "/map/reload",
     response_model=Reloaded,
-    responses={422: {"description": "The file has errors; the map in force stays"}},
+    responses={
+        422: {"description": "The file has errors; the map in force stays"},
+        503: {"description": "The map is not in force yet, or Kafka unreachable: retry later"},
+    },
 )
 async def reload_map(
     request: Request,
@@ -399,7 +362,7 @@ async def reload_map(
     )
 
 
-@router.get("/map/versions", response_model=MapVersions)
+@router.get("/map/versions", response_model=MapVersions, responses=_HISTORY_ERRORS)
 async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
     """Every published version of the map, newest first: when, by whom (ROUTING_MAP_AUTHOR),
     from which file and revision (ROUTING_MAP_REVISION), how many routes were new, changed,
@@ -415,8 +378,14 @@ async def map_versions(queries: QueriesDep, caller: Reader) -> MapVersions:
     )
 
 
-@router.get("/routes/{route_id}/versions", response_model=RouteVersions)
-async def route_versions(route_id: str, queries: QueriesDep, caller: Reader) -> RouteVersions:
+@router.get(
+    "/routes/{route_id}/versions",
+    response_model=RouteVersions,
+    responses={**_HISTORY_ERRORS, 404: {"description": "No published version has this route"}},
+)
+async def route_versions(
+    route_id: RouteIdPath, queries: QueriesDep, caller: Reader
+) -> RouteVersions:
     """Every version a route had, oldest first: its standard and targets, where it went, which
     map version put it in force (when, by whom, from which revision) and which one replaced or
     removed it."""
@@ -502,7 +471,15 @@ class OutboxView(BaseModel):
     )
 
 
-@router.get("/notifications", response_model=OutboxView, tags=["notifications"])
+@router.get(
+    "/notifications",
+    response_model=OutboxView,
+    tags=["notifications"],
+    responses={
+        200: {"content": {"application/json": example(examples.NOTIFICATIONS)}},
+        422: {"description": PROBLEM_RESPONSES[422]["description"]},
+    },
+)
 async def notifications(
     outbox: OutboxDep,
     caller: Reader,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from shared.auth import Reader
 from shared.calendar import to_us
@@ -39,8 +39,15 @@ def _queries(request: Request) -> SlaQueries:
     return queries
 
 
-@router.get("/handoffs/{handoff_id:path}", response_model=HandoffOut)
-async def get_handoff(handoff_id: str, request: Request, caller: Reader) -> HandoffOut:
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Not known to sla (not yet opened, or forgotten after its retention)"}
+}
+
+
+@router.get("/handoffs/{handoff_id:path}", response_model=HandoffOut, responses=_UNKNOWN)
+async def get_handoff(
+    handoff_id: Annotated[str, Path(examples=["demo-1"])], request: Request, caller: Reader
+) -> HandoffOut:
     """A handoff with every clock of every cycle, and its event history (any sla instance
     answers for any handoff)."""
     found = _queries(request).handoff(handoff_id)
@@ -110,8 +117,10 @@ async def list_closed(
     return ClosedList(items=[ClosedSummary.of(i) for i in items], next=after)
 
 
-@router.get("/cases/{case_id:path}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request, caller: Reader) -> CaseOut:
+@router.get("/cases/{case_id:path}", response_model=CaseOut, responses=_UNKNOWN)
+async def get_case(
+    case_id: Annotated[str, Path(examples=["INC-1001"])], request: Request, caller: Reader
+) -> CaseOut:
     """Which teams held a case how long, which handoffs made it late, and ping-pong."""
     queries = _queries(request)
     found = queries.case(case_id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.calendar import from_us
 from shared.contracts import ClockName, Priority
 from shared.events import ClockStage, EventRecordV1, HandoffState, Outcome
+from shared.openapi import model_examples
+from sla.api import examples
 from sla.domain.cases import CaseView
 from sla.domain.status import ClockNow, StatusNow
 from sla.domain.views import US, optional_time
@@ -87,11 +89,16 @@ class StandardOut(BaseModel):
 
 
 class HandoffOut(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(
+        populate_by_name=True, json_schema_extra=model_examples(examples.HANDOFF)
+    )
+
     handoff_id: str
     case_id: str
     kind: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
     priority: Priority
     state: HandoffState
     standard: StandardOut
@@ -120,11 +127,14 @@ def _summary(item: Listed | Closed) -> dict[str, Any]:
 
 
 class HandoffSummary(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
     case_id: str
     kind: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
     priority: Priority
     state: HandoffState
     clock: ClockName = Field(description="the clock that put it in this list")
@@ -146,6 +156,8 @@ class HandoffSummary(BaseModel):
 
 
 class HandoffList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.OVERDUE))
+
     view: View
     count: int
     truncated: bool
@@ -153,11 +165,14 @@ class HandoffList(BaseModel):
 
 
 class ClosedSummary(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
     case_id: str
     kind: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
     priority: Priority
     state: HandoffState
     closed_at: datetime
@@ -173,6 +188,8 @@ class ClosedSummary(BaseModel):
 
 
 class ClosedList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.CLOSED))
+
     view: Literal["closed"] = "closed"
     items: list[ClosedSummary]
     next: str | None = Field(description="pass as `cursor` for the next page; null: last page")
@@ -193,12 +210,17 @@ class LateOut(BaseModel):
 
 
 class ReturnOut(BaseModel):
+    # built by field name here, read back by alias ("from", "to") by the typed client
+    model_config = ConfigDict(populate_by_name=True)
+
     handoff_id: str
-    from_process: str = Field(serialization_alias="from")
-    to_process: str = Field(serialization_alias="to")
+    from_process: str = Field(alias="from")
+    to_process: str = Field(alias="to")
 
 
 class CaseOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=model_examples(examples.CASE))
+
     case_id: str
     started_at: datetime
     ended_at: datetime | None

@@ -1,0 +1,1 @@
+"""Baton's typed Python client (`baton.client`) and the `baton` command line (`baton.cli`)."""
