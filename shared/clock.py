@@ -62,6 +62,10 @@ class FakeClock:
             if not fut.done():
                 fut.set_result(None)
 
+    def wake_ups(self) -> list[datetime]:
+        """The instants sleepers wait for, soonest first (a test sees what is scheduled)."""
+        return sorted(at for at, _, fut in self._sleepers if not fut.done())
+
     def advance(self, delta: timedelta) -> None:
         """Move time forward by `delta`."""
         self.set(self._now + delta)

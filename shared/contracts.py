@@ -416,12 +416,121 @@ def jsonable(model: BaseModel) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the process map
 
 
+WEBHOOK_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+WebhookUrl = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=WEBHOOK_PATTERN,
+        description="an http(s) URL that takes Baton's notifications (POST, JSON, signed)",
+    ),
+]
+
+
 class ContactV1(Frozen):
     """Someone to tell: an owner or an escalation contact."""
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(None, max_length=200)
     chat: str | None = Field(None, max_length=200, description="e.g. a Slack/Teams channel")
+    webhook: WebhookUrl | None = Field(
+        None, description="where this contact's notifications are posted (else the process's)"
+    )
+
+
+_ESCALATION_AT = re.compile(r"^(?:(\d{1,2})%|breach(?:\+(.+))?|rejected)$")
+_NOTIFY_LEVEL = re.compile(r"^(?:owner|escalation-([1-9]\d?))$")
+
+
+class EscalationStepV1(Frozen):
+    """One step of an escalation: at which moment of a handoff, whom of the team to tell.
+
+    `at`: a warning threshold (`"75%"`: the warning decision of that threshold), `breach`
+    (the missed decision), `breach+1h` (that long after the deadline, in business time on the
+    clock's calendar, while the target is still missed) or `rejected` (a delivery of this
+    team was returned to it). `notify`: `owner` or `escalation-N` (the N-th escalation
+    contact). `urgent`: sent at once, day and night; otherwise it waits for the team's service
+    hours (default: urgent from the breach on).
+    """
+
+    at: str = Field(max_length=40, description="'75%', 'breach', 'breach+1h' or 'rejected'")
+    notify: str = Field("owner", max_length=20, description="'owner' or 'escalation-N'")
+    urgent: bool | None = Field(None, description="default: true from the breach on")
+
+    @field_validator("at")
+    @classmethod
+    def _known_moment(cls, value: str) -> str:
+        match = _ESCALATION_AT.match(value.strip().replace(" ", ""))
+        if match is None:
+            raise ValueError(
+                f"invalid moment {value!r}: use a warning threshold like '75%', 'breach', "
+                "'breach+1h' (business time after the deadline) or 'rejected'"
+            )
+        percent, after = match.groups()
+        if percent is not None and not 0 < int(percent) < 100:
+            raise ValueError(f"{value!r}: a warning threshold is between 1% and 99%")
+        if after is not None:
+            delay = parse_duration(after)
+            if not timedelta(0) < delay <= MAX_ESCALATION_DELAY:
+                raise ValueError(
+                    f"{value!r}: the delay after the breach must be longer than 0s and at "
+                    f"most {format_duration(MAX_ESCALATION_DELAY)}"
+                )
+        return value.strip().replace(" ", "")
+
+    @field_validator("notify")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if _NOTIFY_LEVEL.match(value) is None:
+            raise ValueError(f"invalid level {value!r}: use 'owner' or 'escalation-1', ...")
+        return value
+
+    @property
+    def threshold(self) -> int | None:
+        """The warning threshold this step fires on, None for the other moments."""
+        match = _ESCALATION_AT.match(self.at)
+        assert match is not None
+        return int(match.group(1)) if match.group(1) is not None else None
+
+    @property
+    def after_breach(self) -> timedelta | None:
+        """How long after the deadline (business time) the step fires; 0 at the breach, None
+        for warnings and rejections."""
+        match = _ESCALATION_AT.match(self.at)
+        assert match is not None
+        if not self.at.startswith("breach"):
+            return None
+        return parse_duration(match.group(2)) if match.group(2) else timedelta(0)
+
+    @property
+    def level(self) -> int:
+        """0 for the owner, N for the N-th escalation contact."""
+        match = _NOTIFY_LEVEL.match(self.notify)
+        assert match is not None
+        return int(match.group(1)) if match.group(1) else 0
+
+    @property
+    def is_urgent(self) -> bool:
+        """Sent at once (breaches and later, unless the map says otherwise)."""
+        return self.urgent if self.urgent is not None else self.after_breach is not None
+
+
+MAX_ESCALATION_DELAY = timedelta(hours=80)
+"""Two working weeks: the notification outbox keeps records 30 days, far beyond it."""
+
+
+class NotifyV1(Frozen):
+    """How a team hears about its late handoffs: the webhook its contacts are reached at
+    (unless a contact has its own), the name of its signing secret, and its escalation steps
+    (None: Baton's defaults)."""
+
+    webhook: WebhookUrl | None = Field(None, description="for contacts without their own")
+    secret: Slug | None = Field(
+        None, description="name of the signing secret in ROUTING_WEBHOOK_SECRETS (default: id)"
+    )
+    levels: tuple[EscalationStepV1, ...] | None = Field(
+        None, description="who hears what, when; default 75% owner, breach escalation-1, ..."
+    )
 
 
 class ProcessV1(Frozen):
@@ -432,6 +541,7 @@ class ProcessV1(Frozen):
     calendar: Slug
     owner: ContactV1 | None = None
     escalation: tuple[ContactV1, ...] = ()
+    notify: NotifyV1 | None = Field(None, description="notifications by webhook (optional)")
 
 
 class AlertSeverity(StrEnum):
@@ -469,13 +579,25 @@ class AlertingV1(Frozen):
     )
 
 
+class NextStepV1(Frozen):
+    """A step that follows a route: when the receiving team completes a handoff that took the
+    route, routing opens the next handoff of the case, from that team to `to`, of `kind` --
+    if `when` (attributes of the completed handoff) matches."""
+
+    kind: Slug
+    to_process: Slug = Field(alias="to")
+    when: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class RouteSpecV1(Frozen):
     """A route: handoffs of `kind` from `from` go to `to`, under `standard`.
 
     `from` is one process, a group of processes (a default route for each member) or `*` (a
     default route from any process); `when` narrows the route to handoffs whose attributes
     equal the given values (the most specific matching route wins: shared.routes); `alerting`
-    says how ops tooling treats the route (no effect on clocks or routing).
+    says how ops tooling treats the route (no effect on clocks or routing); `next` says what
+    follows when the receiving team completes the handoff; `escalation` overrides the
+    receiving team's escalation steps for handoffs of this route.
     """
 
     id: Slug
@@ -485,6 +607,12 @@ class RouteSpecV1(Frozen):
     when: dict[str, str | int | float | bool] = Field(default_factory=dict)
     standard: ServiceStandardV1
     alerting: AlertingV1 = AlertingV1()
+    next: tuple[NextStepV1, ...] = Field(
+        (), description="what follows: the first step whose `when` matches opens the next handoff"
+    )
+    escalation: tuple[EscalationStepV1, ...] | None = Field(
+        None, description="escalation steps of the receiving team for this route (else its own)"
+    )
 
 
 class ProcessMapV1(Frozen):

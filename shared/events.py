@@ -279,6 +279,93 @@ class HandoffStatusV1(Frozen):
     closed_at: UtcDatetime | None = Field(None, description="completed or cancelled at")
 
 
+# --------------------------------------------------------------------------- chains
+
+
+class ChainV1(Frozen):
+    """How a handoff routing opened along the map follows the one before it (envelope field
+    `chain` of its `handoff.submitted`): the first handoff of the chain, its depth, the
+    completed handoff and the route whose `next` opened this one."""
+
+    root: Identifier = Field(description="handoff id of the chain's first handoff")
+    depth: int = Field(ge=1, description="1 for the handoff after the first, +1 per step")
+    previous: Identifier = Field(description="the completed handoff that opened this one")
+    route_id: Slug = Field(description="the route whose `next` step opened this one")
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class NotificationReason(StrEnum):
+    """Why a team is told: the closed set, also a metric label."""
+
+    WARNING = "warning"
+    BREACH = "breach"
+    ESCALATION = "escalation"
+    REJECTION = "rejection"
+
+
+class NotificationRequestedV1(Frozen):
+    """A webhook notification routing owes a contact (`routing.notifications.v1`, key its id):
+    what to post, where, signed with which secret, and not before when."""
+
+    notification_id: str = Field(description="derived from the decision id and the step")
+    handoff_id: Identifier
+    reason: NotificationReason
+    clock: ClockName | None = Field(None, description="None for a rejection")
+    cycle: int | None = None
+    team: Slug = Field(description="the process told (the accountable team)")
+    level: int = Field(ge=0, description="0 the owner, N the N-th escalation contact")
+    recipient: str = Field(description="the contact's name")
+    webhook: str
+    secret: str = Field(description="name of the signing secret (ROUTING_WEBHOOK_SECRETS)")
+    urgent: bool
+    not_before: UtcDatetime = Field(description="when it may be sent (the team's hours)")
+    decided_at: UtcDatetime = Field(description="when the decision or rejection happened")
+    body: dict[str, Any] = Field(description="the JSON posted, exactly")
+
+
+class NotificationRetriedV1(Frozen):
+    """An attempt failed and another will follow (key `<id>/retry`): a restart keeps the
+    count and the backoff."""
+
+    notification_id: str
+    attempts: int = Field(ge=1)
+    next_attempt_at: UtcDatetime
+    error: str = Field(max_length=1000)
+
+
+class NotificationDeliveredV1(Frozen):
+    """The receiver acknowledged the notification (key `<id>/done`): never sent again."""
+
+    notification_id: str
+    attempts: int = Field(ge=1)
+    status: int = Field(description="the receiver's HTTP status")
+    delivered_at: UtcDatetime
+
+
+class NotificationDeadLetteredV1(Frozen):
+    """Given up (key `<id>/done`): a copy went to the outbox's dead-letter topic."""
+
+    notification_id: str
+    attempts: int = Field(ge=0)
+    code: str = Field(description="refused | retries-exhausted | no-secret")
+    error: str = Field(max_length=1000)
+    dead_at: UtcDatetime
+
+
+class NotificationsCancelledV1(Frozen):
+    """Notifications of a handoff that no longer hold (the milestone came, the breach was
+    retracted, the handoff closed): those pending for its clock and cycle (all clocks and
+    cycles when not given) decided at or before `until` are dropped. Rejections stand."""
+
+    handoff_id: Identifier
+    clock: ClockName | None = None
+    cycle: int | None = None
+    until: UtcDatetime
+    reason: str = Field(max_length=200)
+
+
 # --------------------------------------------------------------------------- registry
 
 PAYLOADS: dict[tuple[str, int], type[Frozen]] = {
@@ -299,6 +386,11 @@ PAYLOADS: dict[tuple[str, int], type[Frozen]] = {
     ("sla.retracted", 1): SlaRetractedV1,
     ("sla.stopped", 1): SlaStoppedV1,
     ("sla.status", 1): HandoffStatusV1,
+    ("notification.requested", 1): NotificationRequestedV1,
+    ("notification.retried", 1): NotificationRetriedV1,
+    ("notification.delivered", 1): NotificationDeliveredV1,
+    ("notification.dead_lettered", 1): NotificationDeadLetteredV1,
+    ("notifications.cancelled", 1): NotificationsCancelledV1,
 }
 TYPE_OF: dict[type[Frozen], tuple[str, int]] = {model: key for key, model in PAYLOADS.items()}
 LATEST_VERSION: dict[str, int] = {}
@@ -346,6 +438,9 @@ class Envelope(Frozen):
         "(same id, same digest) from a reuse of the event id for other content",
     )
     route: RouteV1 | None = Field(None, description="set by routing on events that open a handoff")
+    chain: ChainV1 | None = Field(
+        None, description="set by routing on a handoff it opened along the map (route `next`)"
+    )
     data: dict[str, Any]
 
     _payload: Frozen | None = PrivateAttr(None)
@@ -407,6 +502,7 @@ def make_envelope(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     route: RouteV1 | None = None,
+    chain: ChainV1 | None = None,
 ) -> Envelope:
     """Wrap a payload in an envelope; the event id defaults to a fresh UUID."""
     event_type, version = TYPE_OF[type(payload)]
@@ -421,6 +517,7 @@ def make_envelope(
         correlation_id=correlation_id,
         causation_id=causation_id,
         route=route,
+        chain=chain,
         data=jsonable(payload),
     )
 
@@ -549,6 +646,7 @@ def derived_id(*parts: str) -> str:
 __all__ = [
     "LIFECYCLE_TYPES",
     "PAYLOADS",
+    "ChainV1",
     "ClockStage",
     "ClockStatusV1",
     "CycleStatusV1",
@@ -568,6 +666,12 @@ __all__ = [
     "HandoffState",
     "HandoffStatusV1",
     "HandoffSubmittedV1",
+    "NotificationDeadLetteredV1",
+    "NotificationDeliveredV1",
+    "NotificationReason",
+    "NotificationRequestedV1",
+    "NotificationRetriedV1",
+    "NotificationsCancelledV1",
     "Outcome",
     "SlaDecisionV1",
     "SlaMetV1",

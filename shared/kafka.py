@@ -263,13 +263,17 @@ def headers_of(envelope: Envelope) -> list[tuple[str, bytes]]:
 _WHOLE_BATCH = 16
 """From this many records for one partition in one write, they are sent as one batch."""
 
-Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]
-"""An encoded record to send: (topic, value, key, headers, partition or None)."""
+Headers = list[tuple[str, bytes]]
+Record = tuple[str, bytes | None, bytes, Headers, int | None]
+"""An encoded record to send: (topic, value or None for a tombstone, key, headers, partition
+or None)."""
 
 
 @dataclass(frozen=True)
 class Outbound:
-    """A message a handler wants published: the envelope goes to `topic`, keyed by its key;
+    """A message a handler wants published: the envelope goes to `topic`, keyed by its key,
+    on `partition`, or where Kafka's partitioner puts `partition_key` (default: the key) --
+    records of one entity under several keys (an outbox) stay on that entity's partition;
     `headers` beyond the envelope's own (the ConsumerLoop adds the trace and request id of
     the record that caused it)."""
 
@@ -277,6 +281,22 @@ class Outbound:
     envelope: Envelope
     partition: int | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition_key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A row of a compacted table (a service's changelog) a handler wants written: `value`
+    None is a tombstone (the key is forgotten)."""
+
+    topic: str
+    key: bytes
+    value: bytes | None
+    partition: int | None = None
+
+
+Output = Outbound | TableRow
+"""What a handler hands back for publishing before its input is committed."""
 
 
 class Publisher:
@@ -355,7 +375,7 @@ class Publisher:
     async def send(
         self,
         topic: str,
-        value: bytes,
+        value: bytes | None,
         *,
         key: bytes,
         headers: list[tuple[str, bytes]],
@@ -376,20 +396,35 @@ class Publisher:
             raise KafkaUnavailable(str(exc) or type(exc).__name__) from exc
         return fut
 
-    async def publish_many(self, messages: Sequence[Outbound]) -> None:
+    async def publish_many(self, messages: Sequence[Output]) -> None:
         """Send every message without waiting in between, then wait for all acknowledgements."""
-        await self.write(
-            [
-                (
-                    m.topic,
-                    m.envelope.to_bytes(),
-                    m.envelope.key.encode(),
-                    [*headers_of(m.envelope), *m.headers] if m.headers else headers_of(m.envelope),
-                    m.partition,
-                )
-                for m in messages
-            ]
-        )
+        records: list[Record] = []
+        for m in messages:
+            if isinstance(m, TableRow):
+                records.append((m.topic, m.value, m.key, [], m.partition))
+                continue
+            partition = m.partition
+            if partition is None and m.partition_key is not None:
+                partition = partition_for(m.partition_key, await self._partitions(m.topic))
+            key = m.envelope.key.encode()
+            headers = headers_of(m.envelope)
+            if m.headers:
+                headers = [*headers, *m.headers]
+            records.append((m.topic, m.envelope.to_bytes(), key, headers, partition))
+        await self.write(records)
+
+    async def _partitions(self, topic: str) -> int:
+        """The partition count of `topic` (waits for its metadata on first use)."""
+        try:
+            known = await self._require().partitions_for(topic)
+        except (KafkaError, IllegalStateError) as exc:
+            raise KafkaUnavailable(str(exc) or type(exc).__name__) from exc
+        return len(known)
+
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (KafkaUnavailable until the broker says)."""
+        await self.start(wait=True)
+        return await self._partitions(topic)
 
     async def write(self, records: Sequence[Record]) -> None:
         """Send encoded records (topic, value, key, headers, partition), then wait for every
@@ -416,7 +451,7 @@ class Publisher:
         producer = self._require()
         cluster = producer.client.cluster
         counts: dict[str, int] = {}
-        groups: dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
+        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes, Headers]]] = {}
         futures: list[asyncio.Future[Any]] = []
         for topic, value, key, headers, partition in records:
             if partition is None and key:
@@ -550,7 +585,7 @@ class EventIdWindow:
 
 Source = tuple[str, int]
 """(topic, partition) a record came from: aiokafka's TopicPartition is such a tuple."""
-Handler = Callable[[Envelope, Source], Awaitable[Sequence[Outbound]]]
+Handler = Callable[[Envelope, Source], Awaitable[Sequence[Output]]]
 """The service layer's entry: one decoded event and the partition it came from."""
 
 
@@ -587,6 +622,7 @@ class ConsumerLoop:
         dedup_window: int = 200_000,
         max_attempts: int = 3,
         max_records: int = 500,
+        revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topics = list(topics)
@@ -599,6 +635,7 @@ class ConsumerLoop:
         self._seen = EventIdWindow(dedup_window)
         self._max_attempts = max_attempts
         self._max_records = max_records
+        self._revoked = revoked
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -670,7 +707,7 @@ class ConsumerLoop:
     async def _process_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        outbound: list[Outbound] = []
+        outbound: list[Output] = []
         accepted: dict[TopicPartition, list[str]] = {}
         for tp, records in batches.items():
             types = accepted.setdefault(tp, [])
@@ -697,7 +734,7 @@ class ConsumerLoop:
 
     async def _process_record(
         self, record: ConsumerRecord[bytes, bytes]
-    ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
+    ) -> tuple[Sequence[Output], tuple[str, str]] | None:
         headers = record.headers or ()
         try:
             envelope = decode(record)
@@ -717,7 +754,7 @@ class ConsumerLoop:
 
     async def _handle_record(
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope
-    ) -> tuple[Sequence[Outbound], tuple[str, str]] | None:
+    ) -> tuple[Sequence[Output], tuple[str, str]] | None:
         event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
         if envelope.event_id in self._seen:
             if self._seen.reused(envelope.event_id, envelope.digest):
@@ -739,7 +776,12 @@ class ConsumerLoop:
                     # What this record causes carries its trace and request id on.
                     carried = tuple(kafka_headers())
                     if carried:
-                        out = [replace(o, headers=o.headers + carried) for o in out]
+                        out = [
+                            replace(o, headers=o.headers + carried)
+                            if isinstance(o, Outbound)
+                            else o
+                            for o in out
+                        ]
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s handled: %d records to write", envelope.event_type, len(out))
                 return out, (envelope.event_id, event_type)
@@ -837,7 +879,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            pass
+            if self._loop._revoked is not None:
+                self._loop._revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()
@@ -1122,8 +1165,12 @@ class PositionedLog(TableReader):
         return list(self._lags.items())
 
 
-async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | None]:
-    """A compacted topic's current content, read once to its end (key -> last value)."""
+async def read_table(
+    kafka: KafkaSettings, topic: str, partitions: Iterable[int] | None = None
+) -> dict[bytes, bytes | None]:
+    """A compacted topic's current content, read once to its end (key -> last value); only
+    the `partitions` given, if any (a co-partitioned changelog restored for what a consumer
+    was assigned)."""
     consumer = AIOKafkaConsumer(
         topic,
         enable_auto_commit=False,
@@ -1132,15 +1179,23 @@ async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | No
         **client_options(kafka),
     )
     table: dict[bytes, bytes | None] = {}
+    wanted = None if partitions is None else set(partitions)
     try:
         await consumer.start()
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [
+            TopicPartition(topic, p)
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            if wanted is None or p in wanted
         ]
-        if not partitions:
+        if not tps:
             raise KafkaUnavailable(f"topic {topic} has no partitions (not created yet?)")
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
+        if wanted is not None:
+            # Subscribed without a group: start() loaded the metadata; now only these.
+            consumer.unsubscribe()
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):
@@ -1152,21 +1207,25 @@ async def read_table(kafka: KafkaSettings, topic: str) -> dict[bytes, bytes | No
     return table
 
 
+LagSource = Callable[[], Iterable[tuple[tuple[str, int], int]]]
+
+
 class LagCollector(Collector):
     """`handoff_consumer_lag_records{group, topic, partition}` (or the family `name`), read at
-    scrape time from `(topic, partition), lag` pairs."""
+    scrape time from `(topic, partition), lag` pairs; `more` adds the (group, source) of a
+    service's other consumer loops (one family per registry)."""
 
     def __init__(
         self,
         group: str,
-        sources: Callable[[], Iterable[tuple[tuple[str, int], int]]],
+        sources: LagSource,
+        more: Sequence[tuple[str, LagSource]] = (),
         *,
         name: str = "handoff_consumer_lag_records",
         documentation: str = "Records between the consumer's committed position and the "
         "partition's end.",
     ) -> None:
-        self._group = group
-        self._sources = sources
+        self._loops = [(group, sources), *more]
         self._name = name
         self._documentation = documentation
 
@@ -1174,6 +1233,7 @@ class LagCollector(Collector):
         family = GaugeMetricFamily(
             self._name, self._documentation, labels=["group", "topic", "partition"]
         )
-        for (topic, partition), lag in self._sources():
-            family.add_metric([self._group, topic, str(partition)], lag)
+        for group, sources in self._loops:
+            for (topic, partition), lag in sources():
+                family.add_metric([group, topic, str(partition)], lag)
         yield family

@@ -26,14 +26,37 @@ class Stream(StrEnum):
     """Compacted changelog of the sla service's own state; co-partitioned with ROUTED."""
     PROCESS_MAP = "routing.processmap.v1"
     """Compacted: the process map routing applies, one record per published version."""
+    HANDOFFS = "routing.handoffs.v1"
+    """Compacted changelog of what routing knows of each open handoff (case, route, priority,
+    attributes, chain depth): co-partitioned with RAW, keyed by handoff id, tombstoned when
+    the handoff closes. How a completion finds the handoff's route and next step."""
+    NOTIFICATIONS = "routing.notifications.v1"
+    """routing's outbox of webhook notifications: requests (key the notification id), retry
+    states (`<id>/retry`), sent or dead markers (`<id>/done`) and cancellations, each on the
+    partition of its handoff. Compacted so every key keeps its last state, and deleted after
+    NOTIFICATION_RETENTION_MS so markers of long-sent notifications do not pile up."""
     METRICS_STATE = "metrics.state.v1"
     """Compacted changelog of the metrics service's totals: one record per shard and pair,
     written in the same transaction as the metrics consumer's offsets."""
 
 
-COMPACTED = {Stream.STATUS, Stream.SLA_STATE, Stream.PROCESS_MAP, Stream.METRICS_STATE}
+COMPACTED = {
+    Stream.STATUS,
+    Stream.SLA_STATE,
+    Stream.PROCESS_MAP,
+    Stream.HANDOFFS,
+    Stream.METRICS_STATE,
+}
 SINGLE_PARTITION = {Stream.PROCESS_MAP}
 DLQ_SOURCES = (Stream.RAW, Stream.ROUTED, Stream.DECISIONS)
+"""Streams whose poison records are dead-lettered (events an upstream system or service sent:
+intake indexes them for the rejections API and replays)."""
+DEAD_NOTIFICATIONS = Stream.NOTIFICATIONS
+"""Its dead-letter topic holds the notifications given up after their retries: not events to
+replay into the pipeline, so not among DLQ_SOURCES."""
+NOTIFICATION_RETENTION_MS = 30 * 86400_000
+"""30 days: far beyond the longest wait of a notification (service hours after a long
+holiday, escalation steps at most 80 business hours after a breach, retries of hours)."""
 HISTORY_SOURCES = (Stream.ROUTED, Stream.DECISIONS)
 """The streams the metrics service's report store is built from: kept for the history's
 retention (not the broker's 7-day default), so a lost store file is rebuilt by replaying them."""
@@ -99,10 +122,19 @@ class Topics:
                 }
             if stream in HISTORY_SOURCES:
                 configs |= {"retention.ms": str(self.history_retention_days * 86400_000)}
+            if stream is Stream.NOTIFICATIONS:
+                configs = {
+                    **replicated,
+                    "cleanup.policy": "compact,delete",
+                    "retention.ms": str(NOTIFICATION_RETENTION_MS),
+                    "segment.ms": "3600000",
+                    "min.cleanable.dirty.ratio": "0.1",
+                    "delete.retention.ms": "86400000",
+                }
             parts = 1 if stream in SINGLE_PARTITION else self.partitions
             out.append(TopicSpec(self.name(stream), parts, configs, rf))
         out.extend(
             TopicSpec(self.dlq(s), 1, {**replicated, "retention.ms": str(30 * 86400_000)}, rf)
-            for s in DLQ_SOURCES
+            for s in (*DLQ_SOURCES, DEAD_NOTIFICATIONS)
         )
         return out

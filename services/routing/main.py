@@ -14,22 +14,35 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
 from routing.adapters.kafka import MapTopic
 from routing.adapters.mapfile import read_map_file
+from routing.adapters.webhooks import WebhookClient
 from routing.api import routes
-from routing.consumer import RoutingConsumer
+from routing.consumer import Notifications, RoutingConsumer
+from routing.domain.outbox import RetryPolicy
 from routing.domain.processmap import InvalidProcessMap
-from routing.handlers import MapKeeper, MapState, Provenance
-from routing.queries import MapQueries
+from routing.handlers import (
+    DeliverNotifications,
+    MapKeeper,
+    MapState,
+    Notices,
+    NotificationCounters,
+    OutboxTopics,
+    PendingCollector,
+    Provenance,
+)
+from routing.queries import MapQueries, OutboxQueries
 from routing.settings import Settings
 from shared.clock import Clock, SystemClock
-from shared.kafka import BrokerWatch, Publisher
+from shared.kafka import BrokerWatch, ProcessedCounter, Publisher
 from shared.logs import configure_observability
 from shared.service import service_app
+from shared.topics import Stream
 from shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -55,13 +68,56 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     keeper = MapKeeper(
         maps, store, clock, origin, lambda: read_map_file(path, limit, checked_at=clock.now())
     )
-    consumer = RoutingConsumer(settings.kafka, maps, keeper, publisher, registry, draft)
+    topics = settings.kafka.topics
+    counters = NotificationCounters(registry)
+    notices = Notices(topics.name(Stream.NOTIFICATIONS), clock, counters)
+    processed = ProcessedCounter(registry)
+    webhooks: WebhookClient | None = None
+    notifications: Notifications | None = None
+    deliveries: DeliverNotifications | None = None
+    if settings.notifications:
+        webhooks = WebhookClient(settings.webhook_timeout_s)
+        deliveries = DeliverNotifications(
+            sender=webhooks,
+            writer=publisher,
+            topics=OutboxTopics(
+                topics.name(Stream.NOTIFICATIONS), topics.dlq(Stream.NOTIFICATIONS)
+            ),
+            secrets={k: v.get_secret_value().encode() for k, v in settings.webhook_secrets.items()},
+            policy=RetryPolicy(
+                attempts=settings.webhook_attempts,
+                first=timedelta(seconds=settings.webhook_backoff_s),
+                cap=timedelta(seconds=settings.webhook_backoff_max_s),
+            ),
+            clock=clock,
+            counters=counters,
+            concurrency=settings.webhook_concurrency,
+        )
+        registry.register(PendingCollector(deliveries))
+        notifications = Notifications(
+            settings.kafka, maps, publisher, processed, notices, deliveries, settings.sla_url
+        )
+    consumer = RoutingConsumer(
+        settings.kafka,
+        maps,
+        keeper,
+        publisher,
+        registry,
+        draft,
+        clock=clock,
+        max_chain_depth=settings.max_chain_depth,
+        sla_url=settings.sla_url,
+        notices=notices,
+        notifications=notifications,
+        processed=processed,
+    )
     Gauge(
         "handoff_process_map_version",
         "Version of the process map routing applies (0 until it is in force).",
         registry=registry,
     ).set_function(lambda: maps.current.version if maps.current is not None else 0)
     queries = MapQueries(maps, store)
+    outbox = OutboxQueries(deliveries.outbox if deliveries is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +134,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             if hangup is not None:
                 await hangup.remove()
             await consumer.stop()
+            if webhooks is not None:
+                await webhooks.close()
             await publisher.stop()
             await watch.stop()
 
@@ -94,8 +152,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.maps = maps
     app.state.queries = queries
+    app.state.outbox = outbox
+    app.state.book = consumer.book
     app.state.keeper = keeper
     app.state.consumer = consumer.loop
+    app.state.routing = consumer
     app.state.validating = asyncio.Semaphore(1)
     return app
 

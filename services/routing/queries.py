@@ -18,6 +18,7 @@ import orjson
 from routing.adapters.mapfile import parse_map_text
 from routing.domain.catalog import Catalog
 from routing.domain.history import RouteHistory
+from routing.domain.outbox import Finished, Outbox, Pending
 from routing.domain.processmap import ProcessMapDraft
 from routing.domain.versioning import Versioned, next_map
 from routing.handlers import MapState
@@ -120,3 +121,44 @@ class MapQueries:
             self._history = await asyncio.to_thread(build_history, manifests, table)
             self._read_at = newest
             return self._history
+
+
+class OutboxQueries:
+    """Read access to the outbox partitions this instance owns (None: notifications off)."""
+
+    def __init__(self, outbox: Outbox | None) -> None:
+        self._outbox = outbox
+
+    @property
+    def enabled(self) -> bool:
+        """False when ROUTING_NOTIFICATIONS is off."""
+        return self._outbox is not None
+
+    def partitions(self) -> dict[int, bool]:
+        """The outbox partitions owned here, each with whether it is restored."""
+        return self._outbox.partitions() if self._outbox is not None else {}
+
+    def pending(self, handoff_id: str | None = None) -> list[Pending]:
+        """Pending notifications (of one handoff), soonest due first."""
+        if self._outbox is None:
+            return []
+        items = [
+            p
+            for p in self._outbox.pending()
+            if handoff_id is None or p.request.handoff_id == handoff_id
+        ]
+        return sorted(items, key=lambda p: (p.due, p.request.notification_id))
+
+    def finished(self, handoff_id: str | None = None, limit: int = 100) -> list[Finished]:
+        """Recently delivered or dead-lettered notifications (of one handoff), latest first."""
+        if self._outbox is None:
+            return []
+        items = [
+            f for f in self._outbox.recent() if handoff_id is None or f.handoff_id == handoff_id
+        ]
+        items.sort(key=lambda f: (f.at, f.notification_id), reverse=True)
+        return items[:limit]
+
+    def in_flight(self, notification_id: str) -> bool:
+        """True while a POST of the notification is under way."""
+        return self._outbox is not None and notification_id in self._outbox.in_flight

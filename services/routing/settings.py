@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.mapwire import PART_BYTES
@@ -44,3 +44,29 @@ class Settings(ServiceSettings):
         description="largest record of the map topic: a published map is cut into parts",
     )
     reload_on_sighup: bool = Field(True, description="SIGHUP re-reads the map, like POST reload")
+    max_chain_depth: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="handoffs routing opens one after the other along `next` steps, at most",
+    )
+    sla_url: str = Field(
+        "http://127.0.0.1:8003",
+        pattern=r"^https?://",
+        description="base of the sla status links in notifications",
+    )
+    notifications: bool = Field(True, description="send webhook notifications (the outbox)")
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='JSON name -> HMAC-SHA256 secret, e.g. {"warehouse": "..."}; '
+        'a process signs with its notify.secret name or its id, "*" is the fallback',
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="per POST")
+    webhook_attempts: int = Field(10, ge=1, le=30, description="POSTs before dead-lettering")
+    webhook_backoff_s: float = Field(5.0, gt=0, le=3600, description="wait after a failure")
+    webhook_backoff_max_s: float = Field(
+        900.0, gt=0, le=86400, description="the wait doubles after each failure, up to this"
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=256, description="POSTs in flight at once, a quarter of them to one receiver"
+    )

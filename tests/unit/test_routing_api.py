@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -68,7 +68,13 @@ async def test_map_endpoints_answer_503_until_the_map_is_in_force() -> None:
         assert answer.headers["retry-after"] == "2"
         ready = await c.get("/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["checks"] == {"kafka": False, "process_map": False, "consumer": False}
+        assert ready.json()["checks"] == {
+            "kafka": False,
+            "process_map": False,
+            "consumer": False,
+            "decisions": False,
+            "outbox": False,
+        }
         assert (await c.get("/health/live")).status_code == 200
 
 
@@ -123,7 +129,7 @@ async def test_routes_filter_by_from_to_and_kind(client: httpx.AsyncClient) -> N
     assert await ids(to="payroll") == ["payroll-input", "payroll-input-hr", "new-hire"]
     assert await ids(**{"from": "hr", "to": "payroll", "kind": "new-hire"}) == ["new-hire"]
     assert await ids(kind="nothing") == []
-    assert len(await ids()) == 17
+    assert len(await ids()) == 18
 
 
 async def test_route_by_id(client: httpx.AsyncClient) -> None:
@@ -139,7 +145,7 @@ async def test_validate_summarises_a_valid_map_and_its_versions(
     answer = await client.post("/v1/map/validate", content=edited, headers=YAML)
     assert answer.status_code == 200
     body = answer.json()
-    assert (body["valid"], body["processes"], body["routes"]) == (True, 11, 17)
+    assert (body["valid"], body["processes"], body["routes"]) == (True, 11, 18)
     assert body["compared_with_version"] == 1
     heartbeat = next(s for s in body["standards"] if s["route_id"] == "heartbeat")
     assert heartbeat == {
@@ -153,7 +159,7 @@ async def test_validate_summarises_a_valid_map_and_its_versions(
 
 async def test_validate_returns_422_with_every_path(client: httpx.AsyncClient) -> None:
     text = DEFAULT_MAP.read_text().replace("calendar: fr-payroll", "calendar: fr-office")
-    text = text.replace("to: billing", "to: bililng")
+    text = text.replace("\n    to: billing\n", "\n    to: bililng\n")
     answer = await client.post(
         "/v1/map/validate", content=text, headers={"content-type": "text/plain; charset=utf-8"}
     )
@@ -166,7 +172,7 @@ async def test_validate_returns_422_with_every_path(client: httpx.AsyncClient) -
             "(known: be-office, be-warehouse, fr-payroll, 24x7)",
         },
         {
-            "field": "routes[6].to",
+            "field": "routes[7].to",
             "reason": "unknown process 'bililng' (known: sales, credit-control, warehouse, "
             "shipping, billing, dept-managers, hr, payroll, service-desk, it-l2-apps, "
             "it-l2-network); did you mean 'billing'?",
@@ -271,3 +277,119 @@ async def test_metrics_can_require_a_bearer_token() -> None:
 def test_a_service_without_keys_refuses_to_start() -> None:
     with pytest.raises(ValueError, match="_API_KEYS"):
         create_app(Settings(), FakeClock(NOW))
+
+
+def webhook_map(tmp_path: Path) -> Path:
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        DEFAULT_MAP.read_text().replace(
+            '    owner: {name: Claire Martin, email: claire.martin@example.com, chat: "#payroll"}',
+            "    owner: {name: Claire Martin, email: claire.martin@example.com, "
+            'chat: "#payroll", webhook: "https://hooks.example.com/t0ken/claire"}\n'
+            '    notify: {webhook: "https://hooks.example.com/t0ken/payroll"}',
+        )
+    )
+    return path
+
+
+async def test_webhooks_are_shown_to_admin_keys_only(tmp_path: Path) -> None:
+    from shared.auth import ApiKey, Scope
+
+    keys = [*ADMIN_KEYS, ApiKey(name="grafana", key=READER_KEY, scopes=[Scope.READ])]
+    path = webhook_map(tmp_path)
+    app = create_app(Settings(api_keys=keys, process_map=path), FakeClock(NOW))
+    put_in_force(app, path)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        as_reader = {"Authorization": f"Bearer {READER_KEY}"}
+        for where in ("/v1/map", "/v1/processes/payroll"):
+            assert "t0ken" not in (await c.get(where, headers=as_reader)).text
+            assert "t0ken/claire" in (await c.get(where, headers=AUTH)).text
+
+
+async def test_notification_delivery_state_is_read_with_the_read_scope_contacts_for_admins() -> (
+    None
+):
+    from routing.domain.outbox import Outbox
+    from routing.queries import OutboxQueries
+    from shared.events import (
+        NotificationDeadLetteredV1,
+        NotificationDeliveredV1,
+        NotificationReason,
+        NotificationRequestedV1,
+        NotificationRetriedV1,
+    )
+
+    def asked(nid: str) -> NotificationRequestedV1:
+        return NotificationRequestedV1(
+            notification_id=nid,
+            handoff_id="po-1",
+            reason=NotificationReason.BREACH,
+            clock=None,
+            cycle=None,
+            team="warehouse",
+            level=1,
+            recipient="On-call",
+            webhook="https://hooks.test/t0ken",
+            secret="warehouse",
+            urgent=True,
+            not_before=NOW,
+            decided_at=NOW,
+            body={"notification_id": nid},
+        )
+
+    outbox = Outbox()
+    outbox.assign(0)
+    for nid in ("retrying", "delivered", "dead"):
+        outbox.requested(0, asked(nid))
+    later = NOW + timedelta(minutes=1)
+    outbox.retried(
+        0,
+        NotificationRetriedV1(
+            notification_id="retrying", attempts=2, next_attempt_at=later, error="HTTP 503: busy"
+        ),
+    )
+    outbox.finished(
+        0,
+        NotificationDeliveredV1(
+            notification_id="delivered", attempts=1, status=202, delivered_at=NOW
+        ),
+    )
+    outbox.finished(
+        0,
+        NotificationDeadLetteredV1(
+            notification_id="dead",
+            attempts=3,
+            code="retries-exhausted",
+            error="HTTP 500",
+            dead_at=later,
+        ),
+    )
+    outbox.open(0)
+    app = reader_app()
+    app.state.outbox = OutboxQueries(outbox)
+    reader = {"Authorization": f"Bearer {READER_KEY}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as c:
+        assert (await c.get("/v1/notifications")).status_code == 401
+        seen = (await c.get("/v1/notifications", headers=reader)).json()
+        admin = (await c.get("/v1/notifications", headers=AUTH, params={"handoff": "po-1"})).json()
+        other = (await c.get("/v1/notifications", headers=AUTH, params={"handoff": "x"})).json()
+        bad = await c.get("/v1/notifications", headers=AUTH, params={"limit": 0})
+    assert seen["partitions"] == {"0": True}
+    (pending,) = seen["pending"]
+    assert (pending["state"], pending["attempts"], pending["last_error"]) == (
+        "retrying",
+        2,
+        "HTTP 503: busy",
+    )
+    assert (pending["webhook"], pending["body"]) == (None, None)  # a URL may carry a token
+    assert [
+        (f["notification_id"], f["state"], f["status"], f["code"]) for f in seen["finished"]
+    ] == [
+        ("dead", "dead-lettered", None, "retries-exhausted"),
+        ("delivered", "delivered", 202, ""),
+    ]
+    assert admin["pending"][0]["webhook"] == "https://hooks.test/t0ken"
+    assert admin["pending"][0]["body"] == {"notification_id": "retrying"}
+    assert len(admin["finished"]) == 2
+    assert (other["pending"], other["finished"]) == ([], [])
+    assert bad.status_code == 422 and "limit" in bad.text

@@ -1,4 +1,4 @@
-"""Request dependencies: the map queries, the catalog in force, the clock."""
+"""Request dependencies: the map queries, the catalog in force, the outbox, the clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from routing.domain.catalog import Catalog
-from routing.queries import MapQueries
+from routing.queries import MapQueries, OutboxQueries
 from shared.clock import Clock
 from shared.http import Unavailable
 
@@ -35,6 +35,12 @@ def catalog(request: Request) -> Catalog:
     return found
 
 
+def outbox(request: Request) -> OutboxQueries:
+    """What the API reads the notification outbox through."""
+    found: OutboxQueries = request.app.state.outbox
+    return found
+
+
 def clock(request: Request) -> Clock:
     """The app's clock."""
     value: Clock = request.app.state.clock
@@ -44,3 +50,4 @@ def clock(request: Request) -> Clock:
 QueriesDep = Annotated[MapQueries, Depends(queries)]
 CatalogDep = Annotated[Catalog, Depends(catalog)]
 ClockDep = Annotated[Clock, Depends(clock)]
+OutboxDep = Annotated[OutboxQueries, Depends(outbox)]

@@ -142,3 +142,40 @@ ROUTE_VERSIONS: dict[str, Any] = {
         },
     ],
 }
+
+NOTIFICATIONS: dict[str, Any] = {
+    "enabled": True,
+    "partitions": {"0": True, "1": True},
+    "pending": [
+        {
+            "notification_id": "8c1d0f7e5b2a4e19a0c3",
+            "handoff_id": "po-4711+1",
+            "reason": "breach",
+            "team": "warehouse",
+            "level": 1,
+            "recipient": "Logistics manager",
+            "webhook": "https://chat.example.com/hooks/warehouse",
+            "urgent": True,
+            "state": "retrying",
+            "due": "2026-11-23T09:31:10Z",
+            "attempts": 2,
+            "last_error": "HTTP 503: upstream unavailable",
+            "in_flight": False,
+            "body": {"notification_id": "8c1d0f7e5b2a4e19a0c3", "reason": "breach"},
+        }
+    ],
+    "finished": [
+        {
+            "notification_id": "3f9a6b2c7d1e4a58b0f2",
+            "handoff_id": "po-4711+1",
+            "reason": "warning",
+            "team": "warehouse",
+            "state": "delivered",
+            "attempts": 1,
+            "at": "2026-11-23T09:22:30Z",
+            "status": 204,
+            "code": "",
+            "error": "",
+        }
+    ],
+}

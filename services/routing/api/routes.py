@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from routing.api import examples
-from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, QueriesDep
+from routing.api.deps import CatalogDep, ClockDep, MapNotInForce, OutboxDep, QueriesDep
 from routing.api.schemas import (
     MapSummary,
     MapVersions,
@@ -20,9 +22,11 @@ from routing.api.schemas import (
     StandardPreview,
 )
 from routing.domain.catalog import Relation
+from routing.domain.outbox import Pending
 from routing.domain.processmap import InvalidProcessMap
 from routing.domain.versioning import Change, Versioned
 from routing.handlers import MapKeeper
+from routing.queries import OutboxQueries
 from shared.auth import Admin, Caller, Reader
 from shared.contracts import (
     ContactV1,
@@ -30,6 +34,7 @@ from shared.contracts import (
     ProcessV1,
     RouteSpecV1,
 )
+from shared.events import NotificationReason
 from shared.http import PROBLEM_RESPONSES, FieldError, NotFound, ProblemError, Unavailable
 from shared.kafka import KafkaUnavailable
 from shared.openapi import example
@@ -96,17 +101,20 @@ def _relations(relations: list[Relation]) -> list[RelationOut]:
 
 
 def _contact(contact: ContactV1) -> ContactV1:
-    return contact.model_copy(update={"email": None, "chat": None})
+    return contact.model_copy(update={"email": None, "chat": None, "webhook": None})
 
 
 def _visible(process: ProcessV1, caller: Caller) -> ProcessV1:
-    """A process as this caller may see it: contact details (e-mail, chat) for admin keys only."""
+    """A process as this caller may see it: contact details (e-mail, chat, webhooks: a webhook
+    URL often carries its own token) for admin keys only."""
     if caller.admin:
         return process
+    notify = process.notify.model_copy(update={"webhook": None}) if process.notify else None
     return process.model_copy(
         update={
             "owner": _contact(process.owner) if process.owner else None,
             "escalation": tuple(_contact(c) for c in process.escalation),
+            "notify": notify,
         }
     )
 
@@ -138,8 +146,8 @@ _HISTORY_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def get_map(catalog: CatalogDep, caller: Reader) -> ProcessMapV1:
     """The process map in force: calendars, processes, routes with versioned standards, and
-    the python-holidays data version the public holidays come from. Contact e-mails and chat
-    channels are shown to admin keys only."""
+    the python-holidays data version the public holidays come from. Contact e-mails, chat
+    channels and webhooks are shown to admin keys only."""
     if caller.admin:
         return catalog.map
     return catalog.map.model_copy(
@@ -405,4 +413,129 @@ async def route_versions(
             )
             for era in eras
         ],
+    )
+
+
+class PendingNotification(BaseModel):
+    """A notification waiting in the outbox: for the team's service hours, a retry, its turn."""
+
+    notification_id: str
+    handoff_id: str
+    reason: NotificationReason
+    team: str
+    level: int = Field(description="0 the owner, N the N-th escalation contact")
+    recipient: str
+    webhook: str | None = Field(description="where it is posted (admin keys only, else null)")
+    urgent: bool
+    state: Literal["scheduled", "retrying", "in-flight"] = Field(
+        description="scheduled: no attempt yet; retrying: an attempt failed, the next is due; "
+        "in-flight: a POST is under way"
+    )
+    due: datetime = Field(
+        description="the next attempt (not before the team's hours if not urgent)"
+    )
+    attempts: int = Field(description="attempts so far")
+    last_error: str = Field(description="why the last attempt failed (empty before any)")
+    in_flight: bool
+    body: dict[str, Any] | None = Field(
+        description="the JSON that is posted (admin keys only: it names contacts)"
+    )
+
+
+class FinishedNotification(BaseModel):
+    """A notification that is over: delivered, or given up and dead-lettered."""
+
+    notification_id: str
+    handoff_id: str
+    reason: NotificationReason | None
+    team: str
+    state: Literal["delivered", "dead-lettered"]
+    attempts: int = Field(description="POSTs made (0: dead-lettered unsent, e.g. no secret)")
+    at: datetime = Field(description="when it was delivered or given up")
+    status: int | None = Field(description="the receiver's 2xx status when delivered")
+    code: str = Field(description="dead-lettered: refused | retries-exhausted | no-secret")
+    error: str = Field(description="dead-lettered: the last failure")
+
+
+class OutboxView(BaseModel):
+    """The outbox partitions this instance owns: what they hold pending, what just finished."""
+
+    enabled: bool = Field(description="false: ROUTING_NOTIFICATIONS is off")
+    partitions: dict[int, bool] = Field(
+        description="outbox partitions owned here -> restored (another instance owns the rest)"
+    )
+    pending: list[PendingNotification]
+    finished: list[FinishedNotification] = Field(
+        description="the latest delivered or dead-lettered notifications, latest first "
+        "(the last 1,000 per partition since this instance took it over)"
+    )
+
+
+@router.get(
+    "/notifications",
+    response_model=OutboxView,
+    tags=["notifications"],
+    responses={
+        200: {"content": {"application/json": example(examples.NOTIFICATIONS)}},
+        422: {"description": PROBLEM_RESPONSES[422]["description"]},
+    },
+)
+async def notifications(
+    outbox: OutboxDep,
+    caller: Reader,
+    handoff: Annotated[
+        str | None, Query(max_length=200, description="only this handoff's notifications")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="finished notifications listed, at most")
+    ] = 100,
+) -> OutboxView:
+    """The delivery state of notifications in this instance's outbox partitions: pending ones
+    soonest first (with their attempts and last error), finished ones latest first (delivered
+    with the receiver's status, or dead-lettered with the code). Webhook URLs and bodies (they
+    name contacts, a URL may carry a token) are shown to admin keys only. Dead letters are on
+    `routing.notifications.v1.dlq` and counted in `handoff_notifications_dead_lettered_total`."""
+    return OutboxView(
+        enabled=outbox.enabled,
+        partitions=outbox.partitions(),
+        pending=[_pending(item, outbox, caller) for item in outbox.pending(handoff)],
+        finished=[
+            FinishedNotification(
+                notification_id=done.notification_id,
+                handoff_id=done.handoff_id,
+                reason=done.reason,
+                team=done.team,
+                state="delivered" if done.delivered else "dead-lettered",
+                attempts=done.attempts,
+                at=done.at,
+                status=done.status,
+                code=done.code,
+                error=done.error,
+            )
+            for done in outbox.finished(handoff, limit)
+        ],
+    )
+
+
+def _pending(item: Pending, outbox: OutboxQueries, caller: Caller) -> PendingNotification:
+    request = item.request
+    flying = outbox.in_flight(request.notification_id)
+    state: Literal["scheduled", "retrying", "in-flight"] = (
+        "in-flight" if flying else "retrying" if item.attempts else "scheduled"
+    )
+    return PendingNotification(
+        notification_id=request.notification_id,
+        handoff_id=request.handoff_id,
+        reason=request.reason,
+        team=request.team,
+        level=request.level,
+        recipient=request.recipient,
+        webhook=request.webhook if caller.admin else None,
+        urgent=request.urgent,
+        state=state,
+        due=item.due,
+        attempts=item.attempts,
+        last_error=item.last_error,
+        in_flight=flying,
+        body=request.body if caller.admin else None,
     )

@@ -19,10 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routing.domain.chain import chain_errors
+from routing.domain.escalation import escalation_errors
 from shared.calendar import CalendarError, calendar_for, to_us
 from shared.contracts import (
     ANY_PROCESS,
     SLUG_PATTERN,
+    WEBHOOK_PATTERN,
     CalendarV1,
     ProcessV1,
     RouteSpecV1,
@@ -33,8 +36,8 @@ from shared.routes import canonical_when
 SECTIONS = ("calendars", "processes", "groups", "routes")
 REQUIRED_SECTIONS = ("calendars", "processes", "routes")
 CALENDAR_FIELDS = ("timezone", "always_open", "hours", "holidays")
-PROCESS_FIELDS = ("name", "calendar", "owner", "escalation")
-ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard", "alerting")
+PROCESS_FIELDS = ("name", "calendar", "owner", "escalation", "notify")
+ROUTE_FIELDS = ("id", "from", "kind", "to", "when", "standard", "alerting", "next", "escalation")
 ALERTING_FIELDS = ("severity", "window")
 STANDARD_FIELDS = ("targets", "delivery", "warnings", "objective", "calendar")
 _SET_BY_ROUTING = ("version", "route_id")
@@ -50,6 +53,9 @@ _KNOWN_WORDS = (
     "dates",
     "email",
     "chat",
+    "webhook",
+    "secret",
+    "levels",
     "response",
     "resolution",
 )
@@ -177,6 +183,9 @@ def _reason(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern == WEBHOOK_PATTERN:
+            return f"{error.get('input')!r} is not an http(s) URL"
         return f"{error.get('input')!r} is not an id: use {_SLUG_RULE}"
     return msg
 
@@ -239,6 +248,8 @@ class _Checker:
         self._hints: dict[tuple[int, str], str] = {}
         self._process_set: frozenset[str] = frozenset()
         self._group_set: frozenset[str] = frozenset()
+        self.route_paths: dict[str, str] = {}  # route id -> its path, for valid routes
+        self.declared: list[tuple[str, str, str]] = []  # (from, kind, to) of every route
 
     def _known(self, ids: list[str], wrong: str) -> str:
         """`_known` with the suggestion remembered per wrong id, and at most MAX_SUGGESTIONS
@@ -282,6 +293,7 @@ class _Checker:
         self.check_processes(raw.get("processes"))
         self.check_groups(raw.get("groups"))
         routes = self.check_routes(raw.get("routes"))
+        self.check_flows(routes)
         return ProcessMapDraft(
             calendars=tuple(self.calendars.values()),
             processes=tuple(self.processes.values()),
@@ -483,6 +495,7 @@ class _Checker:
                 first_by_id[route_id] = path
             match = _match_key(body)
             if match is not None:
+                self.declared.append(match[:3])
                 if match in first_by_match:
                     other_path, other_id = first_by_match[match]
                     self.error(
@@ -498,7 +511,15 @@ class _Checker:
                     continue
             if route is not None:
                 routes.append(route)
+                self.route_paths[route.id] = path
         return routes
+
+    def check_flows(self, routes: Sequence[RouteSpecV1]) -> None:
+        """Check what spans processes and routes: chains (`next`) and escalation steps."""
+        located = [(self.route_paths[r.id], r) for r in routes]
+        found = chain_errors(located, list(self.processes.values()), self.groups, self.declared)
+        found += escalation_errors(self.processes, located)
+        self.errors.extend(MapError(path, reason) for path, reason in found)
 
     def _overlaps(
         self,
