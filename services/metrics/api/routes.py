@@ -42,15 +42,21 @@ router = APIRouter(prefix="/v1", tags=["reports"])
 CSV = "text/csv"
 
 
+_OTHER_SHARD: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Served by metrics shard 0 only (this instance is another shard)"}
+}
+
+
 def _json_or_csv(json_example: Any, csv_example: str) -> dict[int | str, dict[str, Any]]:
     return {
+        **_OTHER_SHARD,
         200: {
             "content": {
                 "application/json": example(json_example),
                 CSV: {"schema": {"type": "string"}, **example(csv_example)},
             },
             "description": "JSON, or CSV",
-        }
+        },
     }
 
 
@@ -188,7 +194,10 @@ async def late_handoffs(
 @router.get(
     "/reports/review",
     response_class=HTMLResponse,
-    responses=_streamed("text/html", examples.REVIEW_HTML, "a printable HTML page"),
+    responses={
+        **_streamed("text/html", examples.REVIEW_HTML, "a printable HTML page"),
+        404: {"description": "No such process in the map or the history, or not shard 0"},
+    },
 )
 async def management_review(
     queries: QueriesDep,
