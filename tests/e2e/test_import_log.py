@@ -46,7 +46,7 @@ async def bpi(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Async
         "metrics": service_env("METRICS_", kafka),
     }
     procs = {n: ServiceProcess(f"{n}.main", e, f"e2e-import-{n}") for n, e in env.items()}
-    running = System(**procs)
+    running = System(**procs, kafka=kafka)
     for proc in running.all:
         proc.start()
     try:
