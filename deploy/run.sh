@@ -96,7 +96,7 @@ Try it (development API key: $DEV_KEY):
     -H 'Authorization: Bearer $DEV_KEY' -H 'Content-Type: application/json' \\
     -H 'Idempotency-Key: demo-1' \\
     -d '{"handoff_id": "demo-1", "case_id": "INC-1001", "kind": "incident", "from": "service-desk", "priority": "P2"}'
-  curl -s http://127.0.0.1:8003/v1/handoffs/demo-1
+  curl -s -H 'Authorization: Bearer $DEV_KEY' http://127.0.0.1:8003/v1/handoffs/demo-1
   curl -s http://127.0.0.1:8004/metrics | grep 'handoff_opened_total{'
 MSG
 }
