@@ -37,6 +37,7 @@ from shared.calendar import to_us  # noqa: E402
 from shared.clock import SystemClock  # noqa: E402
 from shared.contracts import Priority, ServiceStandardV1  # noqa: E402
 from shared.events import Envelope  # noqa: E402
+from shared.heap import YOUNG_THRESHOLD  # noqa: E402
 from shared.kafka import client_options, ensure_topics  # noqa: E402
 from shared.settings import KafkaSettings  # noqa: E402
 from shared.topics import Stream  # noqa: E402
@@ -46,7 +47,6 @@ from sla.consumer import SlaConsumer  # noqa: E402
 from sla.domain.book import Book, Incoming, standard_key  # noqa: E402
 from sla.domain.facts import Fact, FactType  # noqa: E402
 from sla.domain.handoff import Head, Opening  # noqa: E402
-from sla.main import GC_YOUNG  # noqa: E402
 from support import bench_broker, fresh_settings, wait_for  # noqa: E402
 
 US = 1_000_000
@@ -373,7 +373,7 @@ def main() -> None:
     if args.what == "memory":
         bench_memory(args.n or 1_000_000)
         return
-    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])  # as sla.main runs the service
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # as every service runs
     with bench_broker() as bootstrap:
         if args.what in ("all",):
             bench_memory(args.n or 1_000_000)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.logs import bound
+from shared.logs import bind, bound, unbind
 from shared.openapi import model_examples
 from shared.problem import FieldError as FieldError  # re-exported: one error shape
 from shared.problem import Problem as Problem
-from shared.tracing import continued
+from shared.tracing import continued, tracing_on
 
 log = logging.getLogger(__name__)
 
@@ -328,10 +328,22 @@ def metrics_router(render: Render, token: str | None = None) -> APIRouter:
     return router
 
 
-class RequestMetrics:
-    """ASGI middleware: `handoff_http_requests_total{route, method, status}` and
-    `handoff_http_request_duration_seconds{route}`, labelled by the route's template (never
-    the raw path, so ids never become label values)."""
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,200}")
+
+
+class RequestTelemetry:
+    """ASGI middleware, the outermost: what every request is observed by, in one pass.
+
+    - an id -- the caller's `X-Request-ID` when usable (1-200 of `A-Z a-z 0-9 . _ : / + = @
+      -`), else a new one -- returned in the `X-Request-ID` response header and bound to every
+      log line, and every Kafka record, the request causes;
+    - the caller's W3C `traceparent` continued (a server span when tracing is on,
+      shared.tracing; FastAPI's own instrumentation is off, see shared.service);
+    - `handoff_http_requests_total{route, method, status}` and
+      `handoff_http_request_duration_seconds{route}`, labelled by the route's template (never
+      the raw path, so ids never become label values);
+    - a line per request at DEBUG.
+    """
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
@@ -351,53 +363,11 @@ class RequestMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Time the request and count its status."""
+        """Bind the request's id and trace around the request; count and time it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            key = (template, scope.get("method", ""), status)
-            children = self._children.get(key)
-            if children is None:  # client_python's labels() locks and validates: once per key
-                children = self._children[key] = (
-                    self._requests.labels(template, key[1], str(status)),
-                    self._duration.labels(template),
-                )
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
-
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,200}")
-
-
-class RequestContext:
-    """ASGI middleware: every request gets an id -- the caller's `X-Request-ID` when it is
-    usable (1-200 of `A-Z a-z 0-9 . _ : / + = @ -`), else a new one -- returned in the
-    `X-Request-ID` response header and bound to every log line, and every Kafka record, the
-    request causes; the caller's W3C `traceparent` is continued (a server span when tracing
-    is on, shared.tracing). A line per request at DEBUG."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Bind the request's id and trace around the request."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         given = None
         carrier: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -405,11 +375,10 @@ class RequestContext:
                 given = value.decode("latin-1")
             elif name in (b"traceparent", b"tracestate"):
                 carrier[name.decode()] = value.decode("latin-1")
-        request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
         status = 500
-        started = time.perf_counter()
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -419,23 +388,45 @@ class RequestContext:
             await send(message)
 
         method = scope.get("method", "")
-        with bound(request_id=request_id), continued(carrier, method, SpanKind.SERVER) as span:
-            try:
+        token = bind({"request_id": request_id})
+        try:
+            if carrier or tracing_on():
+                with continued(carrier, method, SpanKind.SERVER) as span:
+                    try:
+                        await self.app(scope, receive, sending)
+                    finally:
+                        if span is not None:
+                            template = _template(scope)
+                            span.update_name(f"{method} {template}")
+                            span.set_attribute("http.request.method", method)
+                            span.set_attribute("http.route", template)
+                            span.set_attribute("http.response.status_code", status)
+            else:  # no trace to continue or start: no context to enter
                 await self.app(scope, receive, sending)
-            finally:
-                template = getattr(scope.get("route"), "path", None) or "unmatched"
-                if span is not None:
-                    span.update_name(f"{method} {template}")
-                    span.set_attribute("http.request.method", method)
-                    span.set_attribute("http.route", template)
-                    span.set_attribute("http.response.status_code", status)
-                if log.isEnabledFor(logging.DEBUG):
-                    took = (time.perf_counter() - started) * 1000
-                    log.debug(
-                        "%s %s %d in %.1f ms",
-                        method,
-                        template,
-                        status,
-                        took,
-                        extra={"http_route": template, "http_status": status},
-                    )
+        finally:
+            unbind(token)
+            template = _template(scope)
+            key = (template, method, status)
+            children = self._children.get(key)
+            if children is None:  # client_python's labels() locks and validates: once per key
+                children = self._children[key] = (
+                    self._requests.labels(template, method, str(status)),
+                    self._duration.labels(template),
+                )
+            took = time.perf_counter() - started
+            children[0].inc()
+            children[1].observe(took)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s %d in %.1f ms",
+                    method,
+                    template,
+                    status,
+                    took * 1000,
+                    extra={"http_route": template, "http_status": status, "request_id": request_id},
+                )
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's template ("unmatched" when no route matched)."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"

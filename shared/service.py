@@ -21,13 +21,13 @@ from starlette.types import Lifespan
 
 from shared.auth import keyring_for
 from shared.clock import Clock
+from shared.heap import settled
 from shared.http import (
     PROBLEM_EXAMPLES,
     PROBLEM_JSON,
     PROBLEM_RESPONSES,
     Render,
-    RequestContext,
-    RequestMetrics,
+    RequestTelemetry,
     health_router,
     install_error_handlers,
     metrics_router,
@@ -158,27 +158,35 @@ def service_app(
 ) -> FastAPI:
     """A service's app with the common surface installed; refuses to start without keys.
 
-    `routers` are the service's own API: matched first (a request tries routes in order, and
-    each included router costs its share of every request it is tried for)."""
+    `routers` are the service's own API, matched first (a request tries routes in order).
+    Their routes join the app's own list, not as included routers: FastAPI resolves an
+    included router's routes again on every request it is tried for."""
     app = FastAPIOffline(
         title=title,
         summary=summary,
         description=description or "",
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=lambda app: settled(lifespan(app)),
+        # Baton observes requests itself (RequestTelemetry: metrics, request id, its own
+        # spans when tracing is on); FastAPI's built-in OpenTelemetry would trace every
+        # request twice, and asks the environment three times per request whether to.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.clock = clock
     app.state.keyring = keyring_for(settings.api_keys, clock, settings.rate_limit)
     install_error_handlers(app)
-    built_in = len(app.router.routes)
-    for router in routers:
-        app.include_router(router)
-    app.router.routes[:] = app.router.routes[built_in:] + app.router.routes[:built_in]
-    app.include_router(health_router(checks))
+    built_in = list(app.router.routes)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    app.include_router(metrics_router(render or registry_renderer(registry), token))
-    app.add_middleware(RequestMetrics, registry=registry)
-    app.add_middleware(RequestContext)  # added last: the outermost, its ids on every line
+    app.router.routes[:] = [
+        route
+        for router in (
+            *routers,
+            health_router(checks),
+            metrics_router(render or registry_renderer(registry), token),
+        )
+        for route in router.routes
+    ] + built_in
+    app.add_middleware(RequestTelemetry, registry=registry)
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -48,6 +48,11 @@ _tracer: trace.Tracer | None = None
 Headers = Sequence[tuple[str, bytes]]
 
 
+def tracing_on() -> bool:
+    """Whether this process traces (configure_tracing turned it on)."""
+    return _tracer is not None
+
+
 def tracing_wanted(setting: bool, environ: Mapping[str, str] | None = None) -> bool:
     """Whether tracing is on, from the service's setting and the OTEL_* variables."""
     env = os.environ if environ is None else environ

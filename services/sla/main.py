@@ -5,7 +5,6 @@ Run: `uvicorn --factory sla.main:create_app`.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,8 +25,6 @@ from sla.queries import SlaQueries
 from sla.settings import Settings
 
 US = 1_000_000
-GC_YOUNG = 50_000
-"""Allocations between two collections of the youngest generation (CPython's default: 700)."""
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -56,10 +53,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Deciding allocates many short-lived objects (events decoded, decisions encoded)
-        # beside a large long-lived state: collect the young generation less often (measured:
-        # a third more events/s replaying history), the state is rarely scanned anyway.
-        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         await watch.start()
         await reader.start()
         await consumer.start()
