@@ -7,7 +7,8 @@ the services that dead-letter), never ids.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -48,11 +49,18 @@ class IntakeMetrics:
         )
         for reason in REFUSALS:  # pre-initialised: rate() never goes empty
             self.refused.labels(reason)
+        self._children: dict[tuple[str, str], Any] = {}
 
-    def accept(self, event_types: Iterable[str], source: str) -> None:
+    def accept(self, event_types: Sequence[str], source: str) -> None:
         """Count the events of one accepted request (one increment per type, not per event)."""
-        for event_type, count in collections.Counter(event_types).items():
-            self.accepted.labels(event_type, source).inc(count)
+        counts = {event_types[0]: 1} if len(event_types) == 1 else collections.Counter(event_types)
+        for event_type, count in counts.items():
+            child = self._children.get((event_type, source))
+            if child is None:  # labels() locks and validates: once per series
+                child = self._children[event_type, source] = self.accepted.labels(
+                    event_type, source
+                )
+            child.inc(count)
 
     def refuse(self, reason: str) -> None:
         """Count one refused request."""

@@ -52,7 +52,6 @@ _IDEMPOTENCY_KEY = {
 }
 
 
-HandoffIdPath = Annotated[Identifier, Path(examples=["po-4711"])]
 RejectionIdPath = Annotated[
     str,
     Path(
@@ -91,12 +90,13 @@ def _body_spec(
     named: bool = False,
     more: dict[str, Any] | None = None,
     more_schemas: dict[str, Any] | None = None,
+    path: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI of a posting operation whose body, key and header are read by hand (no
     FastAPI dependencies on this hot path): the body's own JSON schema with its example (or,
     `named`, a map of named examples), the Idempotency-Key header, the bearer security, and
     the example of its 202; `more`: other media types it takes, with their own schemas
-    (`more_schemas`)."""
+    (`more_schemas`); `path`: its path parameters, when read by hand too."""
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     shown = {"examples" if named else "example": example}
@@ -105,7 +105,7 @@ def _body_spec(
             "required": True,
             "content": {"application/json": {"schema": schema, **shown}, **(more or {})},
         },
-        "parameters": [_IDEMPOTENCY_KEY],
+        "parameters": [*(path or []), _IDEMPOTENCY_KEY],
         "security": SECURITY,
         "responses": {"202": {"content": {"application/json": {"example": answer}}}},
         "x-baton-schemas": {**defs, **(more_schemas or {})},
@@ -314,16 +314,39 @@ async def submit_handoff(request: Request) -> Response:
     return _reply(reply)
 
 
+_HANDOFF_ID = TypeAdapter(Identifier)
+_HANDOFF_ID_PATH = {
+    "name": "handoff_id",
+    "in": "path",
+    "required": True,
+    "schema": _HANDOFF_ID.json_schema(),
+    "examples": {"po-4711": {"value": "po-4711"}},
+}
+
+
+def _handoff_id(request: Request) -> str:
+    """The handoff id of the path, checked as FastAPI would (read by hand: this hot path skips
+    FastAPI's parameter machinery, a tenth of its cost)."""
+    handoff_id: str = request.path_params["handoff_id"]
+    try:
+        return _HANDOFF_ID.validate_python(handoff_id)
+    except ValidationError as exc:
+        raise InvalidEvents([("handoff_id", str(err["msg"])) for err in exc.errors()]) from None
+
+
 @router.post(
     "/handoffs/{handoff_id:path}/events",
     status_code=202,
     response_model=Accepted,
     responses=_POSTING_ERRORS,
-    openapi_extra=_body_spec(ONE_EVENT, examples.ONE_EVENT, examples.PAUSED, named=True),
+    openapi_extra=_body_spec(
+        ONE_EVENT, examples.ONE_EVENT, examples.PAUSED, named=True, path=[_HANDOFF_ID_PATH]
+    ),
 )
-async def post_event(handoff_id: HandoffIdPath, request: Request) -> Response:
+async def post_event(request: Request) -> Response:
     """Post one lifecycle event (accepted, completed, paused, ...) on the handoff in the path
     (ids with '/' or '#' are sent URL-encoded: `ERP%2FPO%234711`)."""
+    handoff_id = _handoff_id(request)
     caller = caller_of(request, Scope.WRITE)
     idempotency_key = _idempotency_key(request)
     raw = await _read_body(request, request.app.state.settings.max_body_bytes)
