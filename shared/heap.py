@@ -57,9 +57,16 @@ def gc_paused() -> Iterator[None]:
 @asynccontextmanager
 async def settled(started: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
     """Run a service's lifespan with the collector tuned for it: the young threshold raised
-    from the start, and what the startup built frozen once it is done."""
-    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    async with started as state:
-        gc.collect()  # no garbage is frozen with the rest
-        gc.freeze()
-        yield state
+    from the start, and what the startup built frozen once it is done; both undone when it
+    stops (a process running several apps in turn, like the test suite, gets its collector
+    back)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
+    try:
+        async with started as state:
+            gc.collect()  # no garbage is frozen with the rest
+            gc.freeze()
+            yield state
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

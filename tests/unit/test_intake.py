@@ -439,6 +439,16 @@ async def test_ids_with_slash_and_hash_work_in_the_url(app_and_sink):
     assert [e.key for e in sink.written] == ["ERP/PO#4711", "ERP/PO#4711"]
 
 
+@pytest.mark.parametrize("bad", ["-leading-dash", "x" * 201, "has%20space"])
+async def test_a_path_handoff_id_outside_the_id_pattern_is_a_422_naming_it(app_and_sink, bad):
+    app, sink = app_and_sink
+    r = await post(app, f"/v1/handoffs/{bad}/events", {"type": "accepted", "event_id": "a"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == ["handoff_id"]
+    assert sink.written == []
+
+
 async def test_a_key_over_its_rate_limit_gets_429_with_retry_after():
     app, _ = make_app(rate_limit=RateLimit(per_second=1, burst=2))
     answers = [
