@@ -78,8 +78,10 @@ def to_us(dt: datetime) -> int:
     return (dt - _EPOCH) // _ONE_US
 
 
+@lru_cache(maxsize=1 << 16)
 def from_us(us: int) -> datetime:
-    """The aware UTC datetime of a count of microseconds since the Unix epoch."""
+    """The aware UTC datetime of a count of microseconds since the Unix epoch (cached: sla
+    writes the same deadlines and event times into every decision and status row)."""
     return _EPOCH + timedelta(microseconds=us)
 
 

@@ -197,7 +197,11 @@ class Book:
 
     def step(self, handoff: Handoff, now: int) -> Step:
         """Re-evaluate a handoff, reconcile its decisions and set its next wake-ups."""
-        evaluation = self.evaluate(handoff, now, self.horizon(handoff, now))
+        return self._decide(handoff, now, self.evaluate(handoff, now, self.horizon(handoff, now)))
+
+    def _decide(self, handoff: Handoff, now: int, evaluation: Evaluation | None) -> Step:
+        """Reconcile a handoff's decisions with its evaluation (as of its horizon) and set its
+        next wake-ups."""
         if evaluation is None:
             # Events before their handoff's opening event: keep them for a while.
             if handoff.wake is None:
@@ -286,7 +290,9 @@ class Book:
 
     def _wake(self, handoff: Handoff, now: int) -> Step | None:
         try:
-            evaluation = self.evaluate(handoff, now)
+            # Evaluated once, as of the horizon the decisions need: whether it is closed, or
+            # an orphan, does not depend on the horizon.
+            evaluation = self.evaluate(handoff, now, self.horizon(handoff, now))
         except CalendarError as exc:
             # Cannot happen for a handoff whose events were all computable when they came
             # (`apply` refuses the others); kept from going round for ever all the same.
@@ -306,7 +312,7 @@ class Book:
             del self.handoffs[handoff.handoff_id]
             handoff.wake = handoff.stream_wake = None
             return Step(handoff, evaluation, [], forgotten=True)
-        return self.step(handoff, now)
+        return self._decide(handoff, now, evaluation)
 
     def _arm(self, handoff: Handoff, wake: int | None) -> None:
         if wake == handoff.wake:
