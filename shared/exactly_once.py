@@ -44,6 +44,7 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from shared.clock import Clock
+from shared.heap import built_to_last
 from shared.kafka import client_options, close_consumer, start_group_consumer
 from shared.retry import Backoff
 from shared.settings import KafkaSettings
@@ -276,17 +277,19 @@ class _Worker:
             else:
                 consumer.seek(tp, start)
             end = (await consumer.end_offsets([tp]))[tp]
-            while (position := await consumer.position(tp)) < end:
-                batch = await consumer.getmany(
-                    tp, timeout_ms=1000, max_records=self._owner.restore_batch
-                )
-                records = batch.get(tp, ())
-                count += len(records)
-                for i in range(0, len(records), _LOAD_SLICE):
-                    self.state.load(records[i : i + _LOAD_SLICE])
-                    # Restoring is CPU-bound on the one event loop: the partitions that are up
-                    # keep deciding, and heartbeats keep going, between two slices.
-                    await asyncio.sleep(0)
+            # The state is a bulk build that lives long: no collector passes over it.
+            with built_to_last():
+                while (position := await consumer.position(tp)) < end:
+                    batch = await consumer.getmany(
+                        tp, timeout_ms=1000, max_records=self._owner.restore_batch
+                    )
+                    records = batch.get(tp, ())
+                    count += len(records)
+                    for i in range(0, len(records), _LOAD_SLICE):
+                        self.state.load(records[i : i + _LOAD_SLICE])
+                        # Restoring is CPU-bound on the one event loop: the partitions that are up
+                        # keep deciding, and heartbeats keep going, between two slices.
+                        await asyncio.sleep(0)
             self.changelog_offset = max(position, start or 0)
         finally:
             await close_consumer(consumer)

@@ -70,3 +70,14 @@ async def settled(started: AbstractAsyncContextManager[Any]) -> AsyncIterator[An
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+@contextmanager
+def built_to_last() -> Iterator[None]:
+    """A bulk build of what lives long (a partition's state restored from its changelog): the
+    collector paused while it runs (other tasks of the loop run meanwhile, reference counting
+    still frees their garbage), and what it built frozen after -- else the first collections
+    after it would walk every object it made three times over, a stall of their own."""
+    with gc_paused():
+        yield
+    gc.freeze()
