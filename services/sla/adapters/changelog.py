@@ -15,6 +15,8 @@ import logging
 import struct
 from collections.abc import Iterable
 
+import orjson
+
 from shared.contracts import ClockName, Priority, ServiceStandardV1
 from shared.events import Outcome
 from shared.exactly_once import Record
@@ -177,7 +179,7 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
                 stopped=bool(stopped),
                 basis=None if basis is None else (basis[0], Priority(basis[1]), basis[2], basis[3]),
             )
-            for cycle_key, clock, outcome, revision, warned, stopped, basis in json.loads(
+            for cycle_key, clock, outcome, revision, warned, stopped, basis in orjson.loads(
                 value[offset : offset + marks_len]
             )
         }
