@@ -8,7 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.types import Lifespan
+
 from shared.auth import ApiKey
+from shared.clock import FakeClock
 from shared.contracts import (
     CalendarV1,
     ClockName,
@@ -49,6 +54,8 @@ from shared.events import (
     make_envelope,
 )
 from shared.mapwire import PART_BYTES, current_map, encode_map, manifests
+from shared.service import service_app
+from shared.settings import ServiceSettings
 
 TEST_KEY = "test-admin-key-0123456789"
 ADMIN_KEYS = [ApiKey(name="test-admin", key=TEST_KEY, processes=["*"], admin=True)]
@@ -449,3 +456,17 @@ def scale_map_yaml(routes: int, *, processes: int | None = None, kinds: int = 4)
                 ]
                 made += 1
     raise ValueError(f"{teams} teams and {kinds} kinds cannot make {routes} distinct routes")
+
+
+def bare_service_app(lifespan: Lifespan[FastAPI]) -> FastAPI:
+    """The common surface of every service (shared.service) around `lifespan`, and nothing
+    of any service's own: an admin key, a fake clock, no routes, no checks."""
+    return service_app(
+        title="t",
+        summary="t",
+        settings=ServiceSettings(api_keys=ADMIN_KEYS),
+        clock=FakeClock(),
+        lifespan=lifespan,
+        registry=CollectorRegistry(),
+        checks=lambda: {},
+    )

@@ -8,13 +8,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
-from builders import ADMIN_KEYS
-from shared.clock import FakeClock
+from builders import bare_service_app
 from shared.heap import YOUNG_THRESHOLD
-from shared.service import service_app
-from shared.settings import ServiceSettings
 
 
 @pytest.fixture
@@ -38,15 +34,7 @@ async def test_a_started_service_has_its_startup_heap_frozen_and_its_state_kept(
         yield {"from": "the service"}
         seen["stopped"] = True
 
-    app = service_app(
-        title="t",
-        summary="t",
-        settings=ServiceSettings(api_keys=ADMIN_KEYS),
-        clock=FakeClock(),
-        lifespan=lifespan,
-        registry=CollectorRegistry(),
-        checks=lambda: {},
-    )
+    app = bare_service_app(lifespan)
     assert gc.get_freeze_count() == 0
     async with app.router.lifespan_context(app) as state:
         assert state == {"from": "the service"}  # a lifespan's state passes through

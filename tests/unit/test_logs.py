@@ -15,12 +15,10 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from builders import ADMIN_KEYS, T0, event
-from shared.clock import FakeClock
+from builders import T0, bare_service_app, event
 from shared.kafka import headers_of
 from shared.logs import RepeatedLogs, bound, formatter
-from shared.service import service_app
-from shared.settings import KafkaSettings, ServiceSettings
+from shared.settings import KafkaSettings
 from shared.topics import Stream
 from shared.tracing import REQUEST_ID, consuming, kafka_headers, tracing_wanted
 from sla.adapters.telemetry import SlaTelemetry
@@ -119,15 +117,7 @@ async def test_every_answer_carries_the_request_id_given_or_made(lines: Lines) -
     async def nothing(app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    app = service_app(
-        title="t",
-        summary="t",
-        settings=ServiceSettings(api_keys=ADMIN_KEYS),
-        clock=FakeClock(),
-        lifespan=nothing,
-        registry=CollectorRegistry(),
-        checks=lambda: {},
-    )
+    app = bare_service_app(nothing)
 
     @app.get("/v1/echo")
     async def echo() -> dict[str, str]:

@@ -7,8 +7,8 @@ the services that dead-letter), never ids.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -49,18 +49,13 @@ class IntakeMetrics:
         )
         for reason in REFUSALS:  # pre-initialised: rate() never goes empty
             self.refused.labels(reason)
-        self._children: dict[tuple[str, str], Any] = {}
+        # client_python's labels() locks and validates: once per series, not per request
+        self._accepted = functools.cache(self.accepted.labels)
 
-    def accept(self, event_types: Sequence[str], source: str) -> None:
+    def accept(self, event_types: Iterable[str], source: str) -> None:
         """Count the events of one accepted request (one increment per type, not per event)."""
-        counts = {event_types[0]: 1} if len(event_types) == 1 else collections.Counter(event_types)
-        for event_type, count in counts.items():
-            child = self._children.get((event_type, source))
-            if child is None:  # labels() locks and validates: once per series
-                child = self._children[event_type, source] = self.accepted.labels(
-                    event_type, source
-                )
-            child.inc(count)
+        for event_type, count in collections.Counter(event_types).items():
+            self._accepted(event_type, source).inc(count)
 
     def refuse(self, reason: str) -> None:
         """Count one refused request."""
