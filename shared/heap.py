@@ -77,7 +77,9 @@ def built_to_last() -> Iterator[None]:
     """A bulk build of what lives long (a partition's state restored from its changelog): the
     collector paused while it runs (other tasks of the loop run meanwhile, reference counting
     still frees their garbage), and what it built frozen after -- else the first collections
-    after it would walk every object it made three times over, a stall of their own."""
+    after it would walk every object it made three times over, a stall of their own. Frozen
+    before the collector is back: the first allocation after would otherwise start a young
+    collection over everything the build made."""
     with gc_paused():
         yield
-    gc.freeze()
+        gc.freeze()

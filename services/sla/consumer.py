@@ -138,6 +138,11 @@ class SlaPartition:
         carried: dict[str, list[tuple[str, bytes]]] | None = None,
     ) -> Transaction:
         p = self.partition
+        for handoff_id, why in written.unreadable:
+            log.error(
+                "partition %d: changelog record of %r unreadable (%s); lost", p, handoff_id, why
+            )
+            self._telemetry.unreadable.inc()
         for handoff_id, waiting in written.abandoned:
             outputs.extend(self._abandoned(handoff_id, waiting))
         for std_key, standard in written.standards:

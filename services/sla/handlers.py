@@ -120,6 +120,9 @@ class Written:
     is theirs; a breach found in history was not late to be detected)."""
     uncomputable: list[tuple[str, str]] = field(default_factory=list)
     """(handoff id, why) of wake-ups whose clocks could not be computed: logged, counted."""
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    """(handoff id, why) of restored handoffs whose changelog record proved unreadable on
+    their first use (forgotten): logged, counted."""
     abandoned: list[tuple[str, list[tuple[int, bytes]]]] = field(default_factory=list)
     """(handoff id, its events as they came) of orphans given up on: no opening event came
     within the orphan retention. To dead-letter as `unknown-handoff`."""
@@ -234,7 +237,12 @@ class PartitionClocks:
         for step in book.due_stream(now, limit=limit):
             batch.add(step, None)
         out.uncomputable, book.uncomputable = book.uncomputable, []
-        if not batch.steps and not out.uncomputable and out.stream_time is None:
+        if (
+            not batch.steps
+            and not out.uncomputable
+            and not book.unreadable
+            and out.stream_time is None
+        ):
             return None
         self._write(batch, now, out)
         return out
@@ -256,6 +264,7 @@ class PartitionClocks:
 
     def _write(self, batch: _Batch, now: int, out: Written) -> None:
         book = self.book
+        out.unreadable, book.unreadable = book.unreadable, []
         for decided in batch.decided.values():
             for step, decision, cause in _settled(decided):
                 out.decisions.append(decision_event(step, decision, book, now, cause))

@@ -16,6 +16,8 @@ from shared.events import Envelope
 from shared.kafka import Outbound, Publisher
 from shared.settings import KafkaSettings
 from shared.topics import Stream
+from sla.adapters import changelog
+from sla.domain.handoff import Handoff
 from sla.main import create_app
 from sla.settings import Settings
 from support import read_all, read_until, wait_for
@@ -187,6 +189,11 @@ async def test_case_view_attributes_time_and_detects_ping_pong(kafka: KafkaSetti
     assert held == {"it-l2": 3600 + 1800, "service-desk": 1800}
 
 
+def _unreadable(metrics_text: str) -> float:
+    line = next(x for x in metrics_text.splitlines() if x.startswith("handoff_sla_changelog_unr"))
+    return float(line.split()[-1])
+
+
 async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
     kafka: KafkaSettings,
 ) -> None:
@@ -203,11 +210,12 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
     publisher = Publisher(kafka, client_id="test")
     await publisher.start(wait=True)
     topic = kafka.topics.name(Stream.SLA_STATE)
+    # And a record with a sound header whose body is not ours: found on the handoff's first use.
+    sound_header = changelog.encode(Handoff("h-worn"))[: changelog._HEADER.size]
+    worn = changelog._HEADER.pack(*changelog._HEADER.unpack(sound_header)[:5], 4, 0, 0) + b"\xff"
     for partition in range(kafka.partitions):
-        fut = await publisher.send(
-            topic, b'{"old": "format"}', key=b"h-bad", headers=[], partition=partition
-        )
-        await fut
+        for key, value in ((b"h-bad", b'{"old": "format"}'), (b"h-worn", worn + b"\xff" * 3)):
+            await (await publisher.send(topic, value, key=key, headers=[], partition=partition))
     await publisher.stop()
 
     app = create_app(Settings(kafka=kafka, api_keys=ADMIN_KEYS), clock=clock)
@@ -221,8 +229,19 @@ async def test_an_unreadable_changelog_record_is_skipped_loudly_not_fatal(
         ) as client:
             assert (await client.get("/v1/handoffs/h-ok")).status_code == 200
             text = (await client.get("/metrics")).text
-    line = next(x for x in text.splitlines() if x.startswith("handoff_sla_changelog_unreadable"))
-    assert float(line.split()[-1]) == kafka.partitions
+            assert _unreadable(text) == kafka.partitions
+
+            async def found_on_first_use() -> bool:
+                return _unreadable((await client.get("/metrics")).text) == kafka.partitions + 1
+
+            await publish(kafka, event("submitted", "h-worn", T0))
+            await wait_for(found_on_first_use, what="h-worn's record found unreadable on first use")
+
+            # Lost, loudly; its event opened it anew and it is decided as any other.
+            async def held_anew() -> bool:
+                return (await client.get("/v1/handoffs/h-worn")).status_code == 200
+
+            await wait_for(held_anew, what="h-worn opened anew")
 
 
 async def test_an_uncomputable_event_is_dead_lettered_with_its_reason_and_the_partition_goes_on(

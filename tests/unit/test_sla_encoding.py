@@ -3,14 +3,18 @@ round-trips a handoff."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from builders import T0, event
 from shared.calendar import to_us
 from shared.contracts import ClockName
 from shared.events import Envelope, HandoffStatusV1, SlaDecisionV1, SlaOpenedV1
 from sla.adapters import changelog
 from sla.domain.book import Book, Step
-from sla.handlers import PartitionClocks, decision_event, status_row
+from sla.handlers import PartitionClocks, Written, decision_event, status_row
 from sla_harness import US, Ev, Run
+
+DAY = 86400 * US
 
 
 def eventful_run() -> Run:
@@ -132,3 +136,84 @@ def test_the_events_an_orphan_keeps_survive_a_restore() -> None:
     restored = changelog.decode("h-o", changelog.encode(original), Book(US, US))
     assert restored.waiting == [(3, orphan[0].to_bytes()), (9, orphan[1].to_bytes())]
     assert restored.facts == original.facts and restored.wake == original.wake
+
+
+def _changelog_of(part: PartitionClocks) -> list[_Record]:
+    """The changelog records that hold `part`'s state, as a transaction would write them."""
+    book = part.book
+    records = [_Record(*changelog.standard_record(s, k)) for k, s in book.standards.items()]
+    records.append(_Record(*changelog.stream_record(book.stream_time)))
+    records += [_Record(i.encode(), changelog.encode(h)) for i, h in book.handoffs.items()]
+    return records
+
+
+def _restored(part: PartitionClocks, now: int) -> PartitionClocks:
+    again = PartitionClocks(DAY, DAY, 60 * US)
+    assert changelog.load(again.book, _changelog_of(part)) == 0
+    again.loaded(now)
+    return again
+
+
+def _decisions(written: Written | None) -> list[tuple[bytes, bytes]]:
+    return [] if written is None else [(d.key, d.value) for d in written.decisions]
+
+
+def test_a_restored_partition_decides_exactly_as_the_one_it_was_restored_from() -> None:
+    part = PartitionClocks(DAY, DAY, 60 * US)
+    now = to_us(T0)
+    events = [event("submitted", f"h-{i}", T0 + timedelta(minutes=i)) for i in range(6)]
+    events += [event("accepted", "h-1", T0 + timedelta(minutes=20))]
+    events += [event("paused", "h-2", T0 + timedelta(minutes=30))]
+    events += [event("accepted", "h-9", T0)]  # an orphan: no opening event yet
+    part.apply(events, now)
+    later = now + 90 * 60 * US  # warnings and missed responses are due by then
+    again = _restored(part, now)
+    # Read on first use: the restore took only what the timers need.
+    assert all(h.unread is not None for h in again.book.handoffs.values())
+    assert again.next_wake() == part.next_wake()
+    assert _decisions(again.tick(later)) == _decisions(part.tick(later)) != []
+    more = [event("accepted", "h-3", T0 + timedelta(minutes=95))]
+    more += [event("submitted", "h-9", T0), event("resumed", "h-2", T0 + timedelta(minutes=96))]
+    assert _decisions(again.apply(more, later)) == _decisions(part.apply(more, later)) != []
+    assert {i: changelog.encode(h) for i, h in again.book.handoffs.items()} == {
+        i: changelog.encode(h) for i, h in part.book.handoffs.items()
+    }
+
+
+def test_a_record_found_unreadable_on_first_use_is_lost_loudly_and_the_partition_goes_on() -> None:
+    part = PartitionClocks(DAY, DAY, 60 * US)
+    now = to_us(T0)
+    part.apply([event("submitted", h, T0) for h in ("h-bad", "h-cut", "h-ok")], now)
+    records = _changelog_of(part)
+    for record in records:
+        if record.key == b"h-bad":  # a sound header, a head that is not text
+            head = changelog._HEADER.size
+            record.value = record.value[:head] + b"\xff" + record.value[head + 1 :]
+        if record.key == b"h-cut":  # the header promises more than the record holds
+            record.value = record.value[: changelog._HEADER.size + 3]
+    again = PartitionClocks(DAY, DAY, 60 * US)
+    assert changelog.load(again.book, records) == 0  # found on first use, not at the restore
+    again.loaded(now)
+    written = again.apply([event("accepted", "h-bad", T0 + timedelta(minutes=5))], now)
+    assert [h for h, _ in written.unreadable] == ["h-bad"]
+    assert "unreadable: 'utf-8' codec can't decode byte 0xff" in written.unreadable[0][1]
+    # Lost like a record unreadable at the restore: its later event waits as an orphan.
+    assert again.book.handoffs["h-bad"].head is None
+    later = now + 90 * 60 * US
+    ticked = again.tick(later)
+    assert ticked is not None
+    assert ticked.unreadable == [
+        (
+            "h-cut",
+            "sla changelog record unreadable: truncated: 46 bytes, its header says at least 109",
+        )
+    ]
+    assert "h-cut" not in again.book.handoffs
+    assert [(d.key, d.event_type) for d in ticked.decisions] == [(b"h-ok", "sla.missed")]
+
+
+def test_a_record_of_an_unknown_format_is_unreadable_at_the_restore() -> None:
+    book = Book(US, US)
+    bad = [_Record(b"h-x", b'{"old": "format"}'), _Record(b"h-y", b""), _Record(b"h-z", b"\x03")]
+    assert changelog.load(book, bad) == 3
+    assert not book.handoffs

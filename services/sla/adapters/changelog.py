@@ -65,6 +65,9 @@ def decode_standard(key: bytes, value: bytes) -> tuple[str, ServiceStandardV1]:
 _HEADER_V1 = struct.Struct("<BqHI")
 _HEADER_V2 = struct.Struct("<BqqqqHI")
 _HEADER = struct.Struct("<BqqqqHII")
+_WAKES = struct.Struct("<Bqq")
+"""The head of formats 2 and 3: format, wall wake, stream wake (all a restore reads)."""
+_WAKES_V1 = struct.Struct("<Bq")
 _WAITING = struct.Struct("<qI")
 _TIME = struct.Struct("<q")
 _FORMAT = 3
@@ -92,7 +95,10 @@ def _decode_waiting(blob: bytes) -> list[tuple[int, bytes]] | None:
 
 
 def encode(handoff: Handoff) -> bytes:
-    """A handoff's record value."""
+    """A handoff's record value (an unread one's is the record it was restored from: nothing
+    changes a handoff before it is read)."""
+    if handoff.unread is not None:
+        return handoff.unread
     head = handoff.head
     text = ""
     if head is not None:
@@ -140,25 +146,68 @@ def encode(handoff: Handoff) -> bytes:
     return b"".join((header, head_bytes, marks, waiting, handoff.packed))
 
 
-def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
-    """A handoff back from its record; heads are interned by `book`, so the million handoffs
-    of a partition share one Head per route."""
-    version = value[0]
+def _header(value: bytes) -> tuple[int, int, int, int, int, int, int, int]:
+    """(header size, wake, stream wake, learned at, closed seen at, head, marks and waiting
+    lengths) of a handoff record, -1 for what it does not hold; ValueError if it is no record
+    of a known format or shorter than its header says."""
+    version = value[0] if value else None
     stream_wake = seen = closed_seen = _NONE
     waiting_len = 0
     if version == _FORMAT:
         _, wake, stream_wake, seen, closed_seen, head_len, marks_len, waiting_len = (
             _HEADER.unpack_from(value)
         )
-        offset = _HEADER.size
+        size = _HEADER.size
     elif version == 2:
         _, wake, stream_wake, seen, closed_seen, head_len, marks_len = _HEADER_V2.unpack_from(value)
-        offset = _HEADER_V2.size
+        size = _HEADER_V2.size
     elif version == 1:
         _, wake, head_len, marks_len = _HEADER_V1.unpack_from(value)
-        offset = _HEADER_V1.size
+        size = _HEADER_V1.size
     else:
         raise ValueError(f"unknown sla changelog record format {version}")
+    if (needed := size + head_len + marks_len + waiting_len) > len(value):
+        raise ValueError(f"truncated: {len(value)} bytes, its header says at least {needed}")
+    return size, wake, stream_wake, seen, closed_seen, head_len, marks_len, waiting_len
+
+
+def unread(handoff_id: str, value: bytes) -> Handoff:
+    """A handoff from its record with only its wake-ups read (`read` does the rest on its
+    first use, and finds a truncated record then); ValueError if it is no handoff record of a
+    known format."""
+    try:
+        version = value[0]
+        if 2 <= version <= _FORMAT:
+            _, wake, stream_wake = _WAKES.unpack_from(value)
+        elif version == 1:
+            _, wake = _WAKES_V1.unpack_from(value)
+            stream_wake = _NONE
+        else:
+            raise ValueError(f"unknown sla changelog record format {version}")
+    except (IndexError, struct.error) as exc:
+        raise ValueError(f"sla changelog record header unreadable ({exc})") from exc
+    return Handoff.unread_record(
+        handoff_id,
+        value,
+        None if wake == _NONE else wake,
+        None if stream_wake == _NONE else stream_wake,
+    )
+
+
+def read(book: Book, handoff: Handoff) -> None:
+    """Read an unread handoff's record (the book calls this on its first use); heads are
+    interned by `book`, so the million handoffs of a partition share one Head per route.
+    ValueError naming what is wrong if the record cannot be read."""
+    value = handoff.unread
+    assert value is not None
+    try:
+        _read(book, handoff, value)
+    except Exception as exc:  # whatever a record that is no record of ours raises
+        raise ValueError(f"sla changelog record unreadable: {exc}") from exc
+
+
+def _read(book: Book, handoff: Handoff, value: bytes) -> None:
+    offset, _, _, seen, closed_seen, head_len, marks_len, waiting_len = _header(value)
     head: Head | None = None
     case_id, priority, due = "", Priority.P3, None
     if head_len:
@@ -184,27 +233,37 @@ def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
             )
         }
     offset += marks_len
-    waiting = _decode_waiting(value[offset : offset + waiting_len])
-    return Handoff.restored(
-        handoff_id,
+    handoff.read_back(
         head=head,
         case_id=case_id,
         priority=priority,
         due=due,
         packed=value[offset + waiting_len :],
         marks=marks,
-        wake=None if wake == _NONE else wake,
-        stream_wake=None if stream_wake == _NONE else stream_wake,
         seen=None if seen == _NONE else book.time(seen),
         closed_seen=None if closed_seen == _NONE else book.time(closed_seen),
-        waiting=waiting,
+        waiting=_decode_waiting(value[offset : offset + waiting_len]),
     )
+
+
+def decode(handoff_id: str, value: bytes, book: Book) -> Handoff:
+    """A handoff back from its record, read at once."""
+    handoff = unread(handoff_id, value)
+    read(book, handoff)
+    return handoff
 
 
 def load(book: Book, records: Iterable[Record]) -> int:
     """Apply changelog records (in offset order) to a partition's book; returns how many were
     unreadable. One unreadable record must not keep the whole partition down: that handoff is
-    lost (its later events wait as an orphan), loudly."""
+    lost (its later events wait as an orphan), loudly.
+
+    A handoff's record is checked and its wake-ups taken from its header here; the rest is
+    read on the handoff's first use (`read`, by the book), so a restore costs little more
+    than reading the changelog. A record whose header is sound but whose body is not is found
+    then, and reported by the book the same way (`Book.unreadable`)."""
+    book.reader = read
+    handoffs = book.handoffs
     unreadable = 0
     for record in records:
         key = record.key or b""
@@ -219,9 +278,9 @@ def load(book: Book, records: Iterable[Record]) -> int:
                 continue
             handoff_id = key.decode()
             if value is None:
-                book.handoffs.pop(handoff_id, None)
+                handoffs.pop(handoff_id, None)
             else:
-                book.handoffs[handoff_id] = decode(handoff_id, value, book)
+                handoffs[handoff_id] = unread(handoff_id, value)
         except Exception as exc:
             unreadable += 1
             log.error(

@@ -52,7 +52,8 @@ class SlaTelemetry:
         )
         self.unreadable = Counter(
             "handoff_sla_changelog_unreadable",
-            "Changelog records that could not be decoded at restore (the handoff is lost).",
+            "Changelog records that could not be decoded (at the restore, or on the restored "
+            "handoff's first use): the handoff is lost.",
             registry=registry,
         )
         self.uncomputable = Counter(

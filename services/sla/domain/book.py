@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from shared.calendar import BusinessCalendar, CalendarError, calendar_for
@@ -47,16 +47,6 @@ class Incoming:
     standard: ServiceStandardV1 | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
-    """A handoff whose opening event arrived, with its clocks as of now and its standard."""
-
-    handoff: Handoff
-    head: Head
-    evaluation: Evaluation
-    standard: ServiceStandardV1
-
-
 @dataclass(slots=True)
 class Step:
     """What one event or one wake-up did to a handoff."""
@@ -86,12 +76,38 @@ class Book:
         self.uncomputable: list[tuple[str, str]] = []
         """(handoff id, why) of wake-ups whose clocks could not be computed (taken by the
         caller to log and count)."""
+        self.reader: Callable[[Book, Handoff], None] | None = None
+        """Reads a restored handoff's record on its first use (`Handoff.unread_record`); set
+        by the changelog codec that restores them. Raises ValueError for a bad record."""
+        self.unreadable: list[tuple[str, str]] = []
+        """(handoff id, why) of restored handoffs whose record could not be read: forgotten
+        (taken by the caller to log and count)."""
 
     def __len__(self) -> int:
         return len(self.handoffs)
 
     def __iter__(self) -> Iterator[Handoff]:
-        return iter(self.handoffs.values())
+        """Every handoff, read."""
+        for handoff in list(self.handoffs.values()):
+            if self.read(handoff):
+                yield handoff
+
+    def read(self, handoff: Handoff) -> bool:
+        """Make sure a handoff is read (a restored one is read on its first use); False if its
+        record could not be read, and the handoff is forgotten: lost like a record found
+        unreadable at the restore, its later events wait as an orphan."""
+        if handoff.unread is None:
+            return True
+        assert self.reader is not None, "an unread handoff in a book without a reader"
+        try:
+            self.reader(self, handoff)
+        except ValueError as exc:
+            self.unreadable.append((handoff.handoff_id, str(exc)))
+            if self.handoffs.get(handoff.handoff_id) is handoff:
+                del self.handoffs[handoff.handoff_id]
+            handoff.wake = handoff.stream_wake = None
+            return False
+        return True
 
     def learn(self, standard: ServiceStandardV1, key: str | None = None) -> bool:
         """Keep a standard (True if it is new to this partition)."""
@@ -125,6 +141,8 @@ class Book:
         made due before this event is decided before it.
         """
         handoff = self.handoffs.get(incoming.handoff_id)
+        if handoff is not None and not self.read(handoff):
+            handoff = None
         created = handoff is None
         if handoff is None:
             handoff = self.handoffs[incoming.handoff_id] = Handoff(incoming.handoff_id)
@@ -187,13 +205,6 @@ class Book:
             self._unpacked.clear()
         self._unpacked[handoff.handoff_id] = (packed, facts)
         return facts
-
-    def held(self, handoff: Handoff, now: int) -> Held | None:
-        """The handoff with its clocks and standard (None until its opening event arrived)."""
-        evaluation = self.evaluate(handoff, now)
-        if evaluation is None or handoff.head is None:
-            return None
-        return Held(handoff, handoff.head, evaluation, self.standards[handoff.head.standard_key])
 
     def step(self, handoff: Handoff, now: int) -> Step:
         """Re-evaluate a handoff, reconcile its decisions and set its next wake-ups."""
@@ -289,6 +300,8 @@ class Book:
         return steps
 
     def _wake(self, handoff: Handoff, now: int) -> Step | None:
+        if not self.read(handoff):
+            return None
         try:
             # Evaluated once, as of the horizon the decisions need: whether it is closed, or
             # an orphan, does not depend on the horizon.

@@ -121,6 +121,7 @@ class Handoff:
         "priority",
         "seen",
         "stream_wake",
+        "unread",
         "waiting",
         "wake",
     )
@@ -144,11 +145,12 @@ class Handoff:
         self.waiting: list[tuple[int, bytes]] | None = None
         """(offset, record value) of the events kept while no opening event has come (an
         orphan): dead-lettered as they came if none comes, dropped once one does."""
+        self.unread: bytes | None = None
+        """The changelog record a restored handoff has not been read from yet (see
+        `unread_record`); None once read, and for every handoff that was not restored."""
 
-    @classmethod
-    def restored(
-        cls,
-        handoff_id: str,
+    def read_back(
+        self,
         *,
         head: Head | None,
         case_id: str,
@@ -156,26 +158,37 @@ class Handoff:
         due: int | None,
         packed: bytes,
         marks: dict[tuple[str, ClockName], Mark] | None,
-        wake: int | None,
-        stream_wake: int | None,
         seen: int | None,
         closed_seen: int | None,
-        waiting: list[tuple[int, bytes]] | None = None,
+        waiting: list[tuple[int, bytes]] | None,
+    ) -> None:
+        """Set what an unread handoff's changelog record holds (see `unread_record`), every
+        field once; the wake-ups were set at the restore and are left as they are now."""
+        self.head = head
+        self.case_id = case_id
+        self.priority = priority
+        self.due = due
+        self._facts = packed
+        self.marks = marks
+        self.seen = seen
+        self.closed_seen = closed_seen
+        self.waiting = waiting
+        self.unread = None
+
+    @classmethod
+    def unread_record(
+        cls, handoff_id: str, record: bytes, wake: int | None, stream_wake: int | None
     ) -> Handoff:
-        """A handoff read back from the changelog, every field set once (restore speed)."""
+        """A handoff restored from its changelog record but not read yet: only its id and
+        wake-ups are set (the timers need them), every other field is unset until the book
+        reads the record on the handoff's first use (`Book.read`). A restore is then as fast
+        as the changelog can be read, and a handoff that is never touched before its next
+        wake-up costs nothing more."""
         handoff = cls.__new__(cls)
         handoff.handoff_id = handoff_id
-        handoff.head = head
-        handoff.case_id = case_id
-        handoff.priority = priority
-        handoff.due = due
-        handoff._facts = packed
-        handoff.marks = marks
         handoff.wake = wake
         handoff.stream_wake = stream_wake
-        handoff.seen = seen
-        handoff.closed_seen = closed_seen
-        handoff.waiting = waiting
+        handoff.unread = record
         return handoff
 
     @property
@@ -187,10 +200,6 @@ class Handoff:
     def packed(self) -> bytes:
         """The facts as stored (for the changelog)."""
         return self._facts
-
-    def restore(self, packed: bytes) -> None:
-        """Set the packed facts read back from the changelog."""
-        self._facts = packed
 
     def saved(self) -> tuple[bytes, Head | None, str, Priority, int | None]:
         """What `add` may change, to put back with `put_back` if the result is unusable."""
