@@ -79,18 +79,18 @@ async def fill_changelog(kafka: KafkaSettings, n: int) -> int:
             start = now - (i % 3600) * US
             handoff_id = str(uuid.uuid4())
             fact = Fact(start, FactType.SUBMITTED, str(uuid.uuid4()))
-            handoff = Handoff.restored(
-                handoff_id,
+            # As a restore would hold it: its 50 % warning, 15 days away, its one wake-up.
+            handoff = Handoff.unread_record(handoff_id, b"", start + 360 * 3600 * US, None)
+            handoff.read_back(
                 head=head,
                 case_id=f"INC-{i}",
                 priority=Priority.P3,
                 due=None,
                 packed=pack([(fact, OPENED)]),
                 marks=None,
-                wake=start + 360 * 3600 * US,  # its 50 % warning, 15 days away
-                stream_wake=None,
                 seen=now,
                 closed_seen=None,
+                waiting=None,
             )
             value = changelog.encode(handoff)
             size += len(value)

@@ -467,9 +467,10 @@ def _platform_alerts(settings: OpsSettings) -> list[dict[str, Any]]:
             "handoff_sla_changelog_unreadable_total > 0",
             "0s",
             page,
-            "sla skipped {{ $value }} unreadable changelog record(s) at restore",
+            "sla skipped {{ $value }} unreadable changelog record(s)",
             "sla could not decode records of its changelog (sla.state.v1) when it rebuilt its "
-            "state: those handoffs are lost to the SLA clocks. Keep the records (do not "
+            "state, or when it first used a handoff it had rebuilt: those handoffs are lost to "
+            "the SLA clocks. Keep the records (do not "
             "compact them away), find the schema change or corruption that made them "
             "unreadable, and re-submit the handoffs.",
         ),
