@@ -271,8 +271,9 @@ def instances(kafka: KafkaSettings) -> dict[str, list[ServiceProcess]]:
     }
 
 
-async def replication(kafka: KafkaSettings) -> tuple[set[int], str]:
-    """Replica counts of Baton's topics, and one topic's min.insync.replicas."""
+async def replication(kafka: KafkaSettings) -> tuple[set[int], str | None]:
+    """Replica counts of Baton's topics, and one topic's min.insync.replicas (None while the
+    broker asked has not yet learned the new topic's configuration)."""
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
@@ -282,7 +283,7 @@ async def replication(kafka: KafkaSettings) -> tuple[set[int], str]:
         routed = kafka.topics.name(Stream.ROUTED)
         configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, routed)])
         entries = {e[0]: e[1] for e in configs[0].resources[0][4]}
-        return replicas, entries["min.insync.replicas"]
+        return replicas, entries.get("min.insync.replicas")
     finally:
         await admin.close()
 
@@ -332,8 +333,13 @@ async def exercise(
         request_timeout_ms=10000,
     )
     await ensure_topics(kafka)
-    replicas, min_isr = await replication(kafka)
-    assert (replicas, min_isr) == ({3}, "2")
+
+    async def replicated() -> tuple[set[int], str] | None:
+        # Topic metadata reaches the three nodes one after the other: ask until it has.
+        replicas, min_isr = await replication(kafka)
+        return None if min_isr is None else (replicas, min_isr)
+
+    assert await wait_for(replicated, within=30, what="the topics' configuration") == ({3}, "2")
 
     procs = instances(kafka)
     everyone = [p for group in procs.values() for p in group]
