@@ -625,8 +625,153 @@ class ProcessedCounter:
         self.counter.labels(topic, event_type, result).inc()
 
 
-class ConsumerLoop:
-    """decode -> de-duplicate -> handle -> publish outputs -> commit, per partition."""
+class GroupLoop:
+    """One consumer-group member consuming in a background task: what every loop shares.
+
+    A subclass says what comes before joining the group (`_prepare`), what one fetch does
+    (`_process`, run under the batch lock: a rebalance and a stop wait for the batch in hand)
+    and what else it closes (`_close`). Lag counts from what the loop has finished, per
+    assigned partition.
+    """
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        topics: Sequence[str],
+        group_id: str,
+        dlq_topic: Callable[[str], str],
+        processed: ProcessedCounter,
+        known_event_types: frozenset[str],
+        dedup_window: int,
+        max_records: int,
+    ) -> None:
+        self._kafka = kafka
+        self._topics = list(topics)
+        self._group = group_id
+        self._dlq_topic = dlq_topic
+        self._processed = processed
+        self._known_types = known_event_types
+        self._seen = EventIdWindow(dedup_window)
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._batch_lock = asyncio.Lock()
+        self._positions: dict[TopicPartition, int] = {}
+        self.joined = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        """True while the consuming task is alive (False before start and after a crash)."""
+        return self._task is not None and not self._task.done()
+
+    def lag(self) -> Iterable[tuple[TopicPartition, int]]:
+        """Records between what this loop finished and each assigned partition's end."""
+        if self._consumer is None:
+            return
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            position = self._positions.get(tp)
+            if high is not None and position is not None:
+                yield tp, max(high - position, 0)
+
+    async def start(self) -> None:
+        """Start consuming in a background task (connects with retries)."""
+        self._task = asyncio.create_task(self._run(), name=f"{self._group}-consumer")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consumer %s stopped: %r", self._group, task.exception())
+
+    async def stop(self) -> None:
+        """Let the batch in hand finish, then close the consumer (and what `_close` holds)."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                async with asyncio.timeout(10):
+                    async with self._batch_lock:
+                        self._task.cancel()
+            except TimeoutError:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+        await self._close()
+
+    async def _prepare(self) -> None:
+        """What must be up before the member joins the group."""
+
+    async def _process(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        raise NotImplementedError
+
+    def _partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        """A rebalance takes these partitions (the batch in hand is finished)."""
+
+    async def _close(self) -> None:
+        """Close what the subclass holds besides the consumer."""
+
+    async def _run(self) -> None:
+        await self._prepare()
+        self._consumer = await start_group_consumer(
+            self._kafka, self._topics, self._group, _Listener(self), self._max_records
+        )
+        while not self._stopping:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batches:
+                await self._advance_positions()
+                continue
+            async with self._batch_lock:
+                await self._process(batches)
+
+    async def _advance_positions(self) -> None:
+        # After a transaction the position moves past its commit marker, which is no record:
+        # without this, lag on transactional topics would stay at 1 forever.
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            if tp in self._positions:
+                with contextlib.suppress(KafkaError, IllegalStateError):
+                    position = await self._consumer.position(tp)
+                    self._positions[tp] = max(self._positions[tp], position)
+
+    def _event_type(self, envelope: Envelope) -> str:
+        """The type label of an event's counts (types this service does not know: "other")."""
+        return envelope.event_type if envelope.event_type in self._known_types else "other"
+
+
+def reused_id(event_id: str, key: str) -> str:
+    """The dead-letter reason of an event id used again for another event."""
+    return (
+        f"event id {event_id!r} was already used for another event (other content or another "
+        f"handoff than {key!r}); give each event its own id"
+    )
+
+
+def record_context(
+    record: ConsumerRecord[bytes, bytes], envelope: Envelope | None
+) -> contextlib.AbstractContextManager[None]:
+    """The record's ids, and the request id and trace it carries, on every line logged while
+    it is handled (only its key when it could not be decoded)."""
+    headers = record.headers or ()
+    if envelope is None:
+        key = (record.key or b"").decode(errors="replace")
+        return consuming(headers, record.topic, handoff_id=key)
+    return consuming(
+        headers,
+        record.topic,
+        handoff_id=envelope.key,
+        case_id=envelope.correlation_id,
+        event_id=envelope.event_id,
+    )
+
+
+class ConsumerLoop(GroupLoop):
+    """decode -> de-duplicate -> handle -> publish outputs -> commit, per fetch (at least once)."""
 
     def __init__(
         self,
@@ -644,87 +789,29 @@ class ConsumerLoop:
         max_records: int = 500,
         revoked: Callable[[Iterable[TopicPartition]], None] | None = None,
     ) -> None:
-        self._kafka = kafka
-        self._topics = list(topics)
-        self._group = group_id
+        super().__init__(
+            kafka=kafka,
+            topics=topics,
+            group_id=group_id,
+            dlq_topic=dlq_topic,
+            processed=processed,
+            known_event_types=known_event_types,
+            dedup_window=dedup_window,
+            max_records=max_records,
+        )
         self._handler = handler
         self._publisher = publisher
-        self._dlq_topic = dlq_topic
-        self._processed = processed
-        self._known_types = known_event_types
-        self._seen = EventIdWindow(dedup_window)
         self._max_attempts = max_attempts
-        self._max_records = max_records
         self._revoked = revoked
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._batch_lock = asyncio.Lock()
-        self._positions: dict[TopicPartition, int] = {}
-        self.joined = asyncio.Event()
 
-    @property
-    def running(self) -> bool:
-        """True while the consuming task is alive (False before start and after a crash)."""
-        return self._task is not None and not self._task.done()
-
-    def lag(self) -> Iterable[tuple[TopicPartition, int]]:
-        """Records between what this loop committed and each assigned partition's end."""
-        if self._consumer is None:
-            return
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            position = self._positions.get(tp)
-            if high is not None and position is not None:
-                yield tp, max(high - position, 0)
-
-    async def start(self) -> None:
-        """Start consuming in a background task (connects with retries)."""
-        self._task = asyncio.create_task(self._run(), name=f"{self._group}-consumer")
-
-    async def stop(self) -> None:
-        """Finish the batch in hand (which commits), then close the consumer."""
-        self._stopping = True
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(10):
-                    async with self._batch_lock:
-                        self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            except TimeoutError:
-                self._task.cancel()
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-
-    async def _connect(self) -> AIOKafkaConsumer:
-        return await start_group_consumer(
-            self._kafka, self._topics, self._group, _Listener(self), self._max_records
-        )
-
-    async def _run(self) -> None:
-        self._consumer = await self._connect()
+    async def _prepare(self) -> None:
         await self._publisher.start(wait=True)
-        while not self._stopping:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
-            if not batches:
-                await self._advance_positions()
-                continue
-            async with self._batch_lock:
-                await self._process_batch(batches)
 
-    async def _advance_positions(self) -> None:
-        # After a transaction the position moves past its commit marker, which is no record:
-        # without this, lag on transactional topics would stay at 1 forever.
-        assert self._consumer is not None
-        for tp in self._consumer.assignment():
-            if tp in self._positions:
-                with contextlib.suppress(KafkaError, IllegalStateError):
-                    position = await self._consumer.position(tp)
-                    self._positions[tp] = max(self._positions[tp], position)
+    def _partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        if self._revoked is not None:
+            self._revoked(partitions)
 
-    async def _process_batch(
+    async def _process(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         outbound: list[Output] = []
@@ -755,34 +842,22 @@ class ConsumerLoop:
     async def _process_record(
         self, record: ConsumerRecord[bytes, bytes]
     ) -> tuple[Sequence[Output], tuple[str, str]] | None:
-        headers = record.headers or ()
         try:
             envelope = decode(record)
         except DecodeError as exc:
-            key = (record.key or b"").decode(errors="replace")
-            with consuming(headers, record.topic, handoff_id=key):
+            with record_context(record, None):
                 await self._dead_letter(record, "invalid", str(exc))
             return None
-        with consuming(
-            headers,
-            record.topic,
-            handoff_id=envelope.key,
-            case_id=envelope.correlation_id,
-            event_id=envelope.event_id,
-        ):
+        with record_context(record, envelope):
             return await self._handle_record(record, envelope)
 
     async def _handle_record(
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope
     ) -> tuple[Sequence[Output], tuple[str, str]] | None:
-        event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
+        event_type = self._event_type(envelope)
         if envelope.event_id in self._seen:
             if self._seen.reused(envelope.event_id, envelope.digest):
-                reason = (
-                    f"event id {envelope.event_id!r} was already used for another event "
-                    f"(other content or another handoff than {envelope.key!r}); give each "
-                    "event its own id"
-                )
+                reason = reused_id(envelope.event_id, envelope.key)
                 await self._dead_letter(record, "event-id-reused", reason, event_type)
                 return None
             self._processed.inc(record.topic, event_type, "duplicate")
@@ -892,15 +967,14 @@ async def start_group_consumer(
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commit-on-revoke: a rebalance waits for the batch in hand to be committed."""
+    """A rebalance waits for the batch in hand (committed or written in its transaction)."""
 
-    def __init__(self, loop: ConsumerLoop) -> None:
+    def __init__(self, loop: GroupLoop) -> None:
         self._loop = loop
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._batch_lock:
-            if self._loop._revoked is not None:
-                self._loop._revoked(revoked)
+            self._loop._partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._loop.joined.set()

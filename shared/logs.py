@@ -144,18 +144,18 @@ def configure_observability(service: str, level: str, fmt: LogFormat = "json") -
     """Process-wide logging (format, level, ids, repeated lines rate-limited, uvicorn's lines
     in the same format) and the `_created` series off. Safe to call again (tests build many
     apps in one process): the handler is installed once and re-formatted. Like
-    `logging.basicConfig`, it leaves a root logger that someone else equipped (pytest) alone."""
+    `logging.basicConfig`, it leaves a root logger that someone else equipped (pytest) alone:
+    no format, no level and no rate limit on handlers that are not its own (a rate limit on
+    pytest's capture handler would hide a line a later test looks for)."""
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h, _Handler)), None)
     if handler is None and not root.handlers:
         handler = _Handler()
+        handler.addFilter(RepeatedLogs())
         root.addHandler(handler)
     if handler is not None:
         handler.setFormatter(formatter(fmt, service))
         root.setLevel(level)
-    for existing in root.handlers:
-        if not any(isinstance(f, RepeatedLogs) for f in existing.filters):
-            existing.addFilter(RepeatedLogs())
     for name in ("uvicorn", "uvicorn.access"):
         # uvicorn configured its own handlers before building the app: its lines go through
         # ours instead, so one process writes one format (an access log uvicorn was told to

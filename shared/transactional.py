@@ -25,17 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import IllegalStateError, KafkaError, ProducerFenced
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from shared.events import Envelope
 from shared.kafka import (
     DecodeError,
-    EventIdWindow,
+    GroupLoop,
     ProcessedCounter,
     Record,
     Rejected,
@@ -43,11 +42,11 @@ from shared.kafka import (
     client_options,
     decode,
     failure_headers,
-    start_group_consumer,
+    record_context,
+    reused_id,
 )
 from shared.retry import retrying
 from shared.settings import KafkaSettings
-from shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class BatchHandler(Protocol):
         ...
 
 
-class TransactionalLoop:
+class TransactionalLoop(GroupLoop):
     """decode -> de-duplicate -> stage -> one transaction (outputs, dead letters, offsets)."""
 
     def __init__(
@@ -90,62 +89,31 @@ class TransactionalLoop:
         dedup_window: int = 200_000,
         max_records: int = 500,
     ) -> None:
-        self._kafka = kafka
-        self._topics = list(topics)
-        self._group = group_id
+        super().__init__(
+            kafka=kafka,
+            topics=topics,
+            group_id=group_id,
+            dlq_topic=dlq_topic,
+            processed=processed,
+            known_event_types=known_event_types,
+            dedup_window=dedup_window,
+            max_records=max_records,
+        )
         self._transactional_id = transactional_id
         self._handler = handler
-        self._dlq_topic = dlq_topic
-        self._processed = processed
-        self._known_types = known_event_types
         self._on_start = on_start
-        self._seen = EventIdWindow(dedup_window)
-        self._max_records = max_records
-        self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self._stopping = False
-        self._positions: dict[TopicPartition, int] = {}
-        self.joined = asyncio.Event()
         self.restored = asyncio.Event()
         self.fenced = False
 
-    @property
-    def running(self) -> bool:
-        """True while the consuming task is alive (False before start, after a crash or once
-        fenced by a newer owner of the transactional id)."""
-        return self._task is not None and not self._task.done()
+    async def _prepare(self) -> None:
+        """Fence the previous owner, then restore, before joining the group."""
+        self._producer = await self._open_producer()
+        if self._on_start is not None:
+            await self._on_start()
+        self.restored.set()
 
-    def lag(self) -> Iterable[tuple[TopicPartition, int]]:
-        """Records between what this loop committed and each assigned partition's end."""
-        if self._consumer is None:
-            return
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            position = self._positions.get(tp)
-            if high is not None and position is not None:
-                yield tp, max(high - position, 0)
-
-    async def start(self) -> None:
-        """Fence, restore and consume, in a background task."""
-        self._task = asyncio.create_task(self._run(), name=f"{self._group}-transactional")
-
-    async def stop(self) -> None:
-        """Let the transaction in hand finish, then close the consumer and the producer."""
-        self._stopping = True
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(10):
-                    async with self._lock:
-                        self._task.cancel()
-            except TimeoutError:
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
+    async def _close(self) -> None:
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
@@ -170,31 +138,6 @@ class TransactionalLoop:
             return producer
 
         return await retrying(attempt, on=(KafkaError,), what=f"producer {self._group}")
-
-    async def _run(self) -> None:
-        self._producer = await self._open_producer()
-        if self._on_start is not None:
-            await self._on_start()
-        self.restored.set()
-        self._consumer = await start_group_consumer(
-            self._kafka, self._topics, self._group, _Listener(self), self._max_records
-        )
-        while not self._stopping:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
-            if not batches:
-                await self._advance_positions()
-                continue
-            async with self._lock:
-                await self._process(batches)
-
-    async def _advance_positions(self) -> None:
-        # The position moves past a transaction's commit marker, which is no record.
-        assert self._consumer is not None
-        for tp in self._consumer.assignment():
-            if tp in self._positions:
-                with contextlib.suppress(KafkaError, IllegalStateError):
-                    position = await self._consumer.position(tp)
-                    self._positions[tp] = max(self._positions[tp], position)
 
     async def _process(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -238,22 +181,14 @@ class TransactionalLoop:
         counts: list[tuple[str, str, str]],
         ids: dict[str, str | None],
     ) -> None:
-        headers = record.headers or ()
         try:
             envelope = decode(record)
         except DecodeError as exc:
-            with consuming(headers, record.topic, handoff_id=(record.key or b"").decode("latin-1")):
+            with record_context(record, None):
                 dead.append(self._dead_letter(record, "invalid", str(exc)))
             counts.append((record.topic, "unknown", "invalid"))
             return
-        # The record's ids (and the request id and trace it carries) on every line.
-        with consuming(
-            headers,
-            record.topic,
-            handoff_id=envelope.key,
-            case_id=envelope.correlation_id,
-            event_id=envelope.event_id,
-        ):
+        with record_context(record, envelope):
             self._stage_event(record, envelope, dead, counts, ids)
 
     def _stage_event(
@@ -264,7 +199,7 @@ class TransactionalLoop:
         counts: list[tuple[str, str, str]],
         ids: dict[str, str | None],
     ) -> None:
-        event_type = envelope.event_type if envelope.event_type in self._known_types else "other"
+        event_type = self._event_type(envelope)
         event_id, digest = envelope.event_id, envelope.digest
         if event_id in ids or event_id in self._seen:
             seen = ids.get(event_id) if event_id in ids else None
@@ -272,10 +207,7 @@ class TransactionalLoop:
                 seen is not None and digest is not None and seen != digest
             ) or self._seen.reused(event_id, digest)
             if reused:
-                reason = (
-                    f"event id {event_id!r} was already used for another event (other content "
-                    f"or another handoff than {envelope.key!r}); give each event its own id"
-                )
+                reason = reused_id(event_id, envelope.key)
                 dead.append(self._dead_letter(record, "event-id-reused", reason))
                 counts.append((record.topic, event_type, "invalid"))
             else:
@@ -327,17 +259,3 @@ class TransactionalLoop:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """A rebalance waits for the transaction in hand (nothing is staged between fetches)."""
-
-    def __init__(self, loop: TransactionalLoop) -> None:
-        self._loop = loop
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._loop._lock:
-            pass
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        self._loop.joined.set()
