@@ -177,10 +177,13 @@ def transaction_stats(text: str) -> tuple[float, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N events")
+    parser.add_argument(
+        "--log", type=Path, default=LOG, help="a VINST CSV (default: the whole BPI 2013 log)"
+    )
     args = parser.parse_args()
     with bench_broker() as bootstrap:
         started = time.perf_counter()
-        events = handoffs(LOG)[: args.limit]
+        events = handoffs(args.log)[: args.limit]
         teams = {e.route.to_process for e in events if e.route} | {
             e.route.from_process for e in events if e.route
         }
