@@ -663,7 +663,8 @@ class GroupLoop:
 
     @property
     def running(self) -> bool:
-        """True while the consuming task is alive (False before start and after a crash)."""
+        """True while the consuming task is alive (False before start, after a crash, or once
+        a transactional loop is fenced by a newer owner of its id)."""
         return self._task is not None and not self._task.done()
 
     def lag(self) -> Iterable[tuple[TopicPartition, int]]:

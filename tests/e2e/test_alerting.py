@@ -144,8 +144,8 @@ async def test_a_heartbeat_breach_pages_the_receiving_team_with_its_labels_and_l
     assert labels["severity"] == "page" and labels["category"] == "slo"
     assert labels["milestone"] in {"response", "resolution"}
     # The faster tier inhibits the slower ones of the same pair and clock.
-    # (Other alerts of the pair, like the breach count, may reach the webhook too; they have
-    # no tier.)
+    # (Other alerts of the pair, HandoffsOverdue for one, may reach the webhook too; they
+    # have no tier.)
     assert not [a for p in webhook.payloads for a in p["alerts"]
                 if a["labels"]["alertname"] == "HandoffErrorBudgetBurn"
                 and a["labels"]["tier"] != "1"
